@@ -1,0 +1,3 @@
+from perception.run import cli
+
+cli()

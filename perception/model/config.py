@@ -1,0 +1,42 @@
+"""Configuration of the multi-task network (one dataclass, every default commented)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Default class lists. Training targets (datasets/classes.py) use the same names in the same order.
+DEFAULT_DET_CLASSES = ("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone")
+DEFAULT_SEG_CLASSES = ("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence",
+                       "car", "pedestrian", "cyclist")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the network. Stored inside every checkpoint so weights rebuild their own model."""
+
+    det_classes: tuple[str, ...] = DEFAULT_DET_CLASSES  # detection head classes, index order
+    seg_classes: tuple[str, ...] = DEFAULT_SEG_CLASSES  # semantic head classes, index order
+    input_size_wh: tuple[int, int] = (640, 384)         # network input (width, height) in pixels
+    stem_channels: int = 16                             # channels after the stride-2 stem
+    stage_channels: tuple[int, ...] = (32, 64, 128, 192)  # backbone stages at strides 4, 8, 16, 32
+    stage_depths: tuple[int, ...] = (1, 2, 4, 2)          # residual blocks per stage (after its downsample)
+    neck_channels: int = 96                             # FPN/PAN width at strides 8, 16, 32
+    head_channels: int = 96                             # detection tower width
+    head_depth: int = 2                                 # depthwise-separable layers in the detection tower
+    dense_channels: int = 48                            # width of the stride-4 segmentation and lane heads
+    mean_rgb: tuple[float, ...] = (0.485, 0.456, 0.406)  # input normalisation (applied inside the net)
+    std_rgb: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    def __post_init__(self) -> None:
+        if len(self.stage_channels) != 4 or len(self.stage_depths) != 4:
+            raise ValueError("stage_channels and stage_depths need 4 entries (strides 4, 8, 16, 32)")
+        w, h = self.input_size_wh
+        if w % 32 or h % 32:
+            raise ValueError(f"input_size_wh must be multiples of 32, got {w}x{h}")
+        if not self.det_classes or not self.seg_classes:
+            raise ValueError("det_classes and seg_classes must not be empty")
+
+    @property
+    def strides(self) -> tuple[int, int, int]:
+        """Detection strides (P3, P4, P5) in network pixels."""
+        return (8, 16, 32)

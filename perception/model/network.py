@@ -1,0 +1,67 @@
+"""The multi-task network: shared backbone + neck, detection / segmentation / lane heads."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perception.model.backbone import LiteBackbone
+from perception.model.config import ModelConfig
+from perception.model.heads import DenseHead, DetectionHead
+from perception.model.neck import LitePAN
+
+OUTPUT_NAMES = ("det_cls_logits", "det_ctr_logits", "det_boxes_xyxy", "seg_logits", "lane_logits")
+
+
+class MultiTaskNet(nn.Module):
+    """One CNN, three heads, composed from parts passed in.
+
+    Any part left as None is built from ``config``, so a user can swap one head (or the backbone)
+    without forking this file. A backbone must return a dict with ``s4``, ``s8``, ``s16``, ``s32``
+    and expose ``out_channels``; a neck maps those to ``p3``, ``p4``, ``p5``.
+
+    Input: ``images`` uint8 (B, 3, H, W), RGB, H and W multiples of 32. Normalisation happens here,
+    so an exported graph takes uint8 too. Output: dict with the names in ``OUTPUT_NAMES``:
+
+    - ``det_cls_logits`` (B, A, num_det_classes), ``det_ctr_logits`` (B, A),
+      ``det_boxes_xyxy`` (B, A, 4) in network pixels — see ``DetectionHead``;
+    - ``seg_logits`` (B, num_seg_classes, H/4, W/4);
+    - ``lane_logits`` (B, 1, H/4, W/4), lane-line mask logits.
+    """
+
+    def __init__(self, config: ModelConfig | None = None, *, backbone: nn.Module | None = None,
+                 neck: nn.Module | None = None, det_head: nn.Module | None = None,
+                 seg_head: nn.Module | None = None, lane_head: nn.Module | None = None):
+        super().__init__()
+        cfg = config or ModelConfig()
+        self.config = cfg
+        self.backbone = backbone or LiteBackbone(cfg.stem_channels, cfg.stage_channels, cfg.stage_depths)
+        self.neck = neck or LitePAN(self.backbone.out_channels, cfg.neck_channels)
+        c_neck, c_s4 = self.neck.out_channels, self.backbone.out_channels["s4"]
+        self.det_head = det_head or DetectionHead(c_neck, len(cfg.det_classes), cfg.strides,
+                                                  cfg.head_channels, cfg.head_depth)
+        self.seg_head = seg_head or DenseHead(c_neck, c_s4, len(cfg.seg_classes), "seg_logits", cfg.dense_channels)
+        self.lane_head = lane_head or DenseHead(c_neck, c_s4, 1, "lane_logits", cfg.dense_channels,
+                                                prior_bias=True)
+        mean = torch.tensor(cfg.mean_rgb).view(1, 3, 1, 1) * 255.0
+        inv_std = 1.0 / (torch.tensor(cfg.std_rgb).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("pixel_mean", mean, persistent=False)
+        self.register_buffer("pixel_inv_std", inv_std, persistent=False)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = (images.to(self.pixel_mean.dtype) - self.pixel_mean) * self.pixel_inv_std  # (B, 3, H, W) float
+        feats = self.backbone(x)
+        feats.update(self.neck(feats))
+        out: dict[str, torch.Tensor] = {}
+        out.update(self.det_head(feats))
+        out.update(self.seg_head(feats))
+        out.update(self.lane_head(feats))
+        return out
+
+
+def build_multitask_lite(*, config: ModelConfig | None = None, seed: int = 0) -> MultiTaskNet:
+    """The default configuration, freshly initialised (deterministically from ``seed``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MultiTaskNet(config or ModelConfig())
+    return model.eval()

@@ -1,0 +1,132 @@
+"""Checkpoint format, safe loading with a SHA-256 check, and the record of shipped weights.
+
+A checkpoint is a ``torch.save`` of a plain dict (loadable with ``weights_only=True``)::
+
+    {"format": "perception.multitask", "format_version": 1,
+     "model_config": {...ModelConfig as a dict...},
+     "state_dict": {...tensors...},
+     "metadata": {"trained_by": ..., "metrics": {...}, ...}}
+
+The model is rebuilt from ``model_config`` so a checkpoint carries its own classes and input size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from perception.config import config_from_dict, config_to_dict
+from perception.errors import ConfigError, WeightsError
+from perception.model.config import ModelConfig
+from perception.model.network import MultiTaskNet
+
+CHECKPOINT_FORMAT = "perception.multitask"
+CHECKPOINT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pt$")
+
+
+@dataclass(frozen=True)
+class WeightsRecord:
+    """A published set of weights (file, hash and what it was measured to do)."""
+
+    name: str
+    file_name: str            # inside perception/weights/
+    sha256: str               # full hex digest of the file
+    input_size_wh: tuple[int, int]
+    det_classes: tuple[str, ...]
+    seg_classes: tuple[str, ...]
+    metrics: dict[str, float] = field(default_factory=dict)  # validation metrics from the model card
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file_name
+
+
+# Weights shipped with the package, by name. Empty until the training issue ships trained weights.
+PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {}
+DEFAULT_WEIGHTS_NAME: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """What ``load_checkpoint`` found: the model (eval mode) and facts for summary.json."""
+
+    model: MultiTaskNet
+    path: str
+    sha256: str
+    metadata: dict[str, Any]
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_checkpoint(model: MultiTaskNet, path: str | Path, *, metadata: dict[str, Any] | None = None,
+                    hash_in_name: bool = False) -> Path:
+    """Save ``model`` in the checkpoint format. With ``hash_in_name`` the file is renamed to
+    ``<stem>-<first 8 hex of sha256>.pt`` (checked again on load). Returns the final path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    blob = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+            "model_config": config_to_dict(model.config), "state_dict": state, "metadata": dict(metadata or {})}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(blob, tmp)
+    if hash_in_name:
+        path = path.with_name(f"{path.stem}-{sha256_of(tmp)[:8]}.pt")
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, expected_sha256: str | None = None,
+                    map_location: str | torch.device = "cpu") -> LoadedWeights:
+    """Load a checkpoint safely (``weights_only=True``) and verify its SHA-256.
+
+    The hash is checked against ``expected_sha256`` when given, and against the hash prefix in
+    the file name when the name ends in ``-<hex>.pt``. Every failure raises ``WeightsError``
+    with one line naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    digest = sha256_of(path)
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise WeightsError(f"SHA-256 mismatch for {path}: expected {expected_sha256}, got {digest}")
+    m = _HASH_IN_NAME.search(path.name)
+    if m and not digest.startswith(m.group(1)):
+        raise WeightsError(f"SHA-256 of {path} ({digest[:12]}...) does not match the hash in its name ({m.group(1)})")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # pickle, zip and torch errors all mean "not a usable checkpoint"
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise WeightsError(f"cannot load weights {path}: not a safe torch checkpoint ({first_line})") from None
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        raise WeightsError(f"{path} is not a perception checkpoint (missing format '{CHECKPOINT_FORMAT}')")
+    if blob.get("format_version") != CHECKPOINT_VERSION:
+        raise WeightsError(f"{path} has checkpoint format version {blob.get('format_version')}, "
+                           f"this code reads version {CHECKPOINT_VERSION}")
+    try:
+        config = config_from_dict(ModelConfig, blob.get("model_config"), where=str(path))
+        model = MultiTaskNet(config)
+        model.load_state_dict(blob["state_dict"], strict=True)
+    except (ConfigError, ValueError, RuntimeError, KeyError, TypeError) as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise WeightsError(f"weights {path} do not fit the model: {first_line}") from None
+    return LoadedWeights(model=model.eval(), path=str(path), sha256=digest, metadata=dict(blob.get("metadata") or {}))
+
+
+def default_weights() -> WeightsRecord | None:
+    """The record of the weights ``perception.run`` uses when ``--weights`` is not given."""
+    if DEFAULT_WEIGHTS_NAME is None:
+        return None
+    return PUBLISHED_WEIGHTS[DEFAULT_WEIGHTS_NAME]

@@ -1,0 +1,59 @@
+"""The unit that flows from a source into the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source knows about itself before the first frame is read.
+
+    Attributes:
+        path: the file or folder the frames come from.
+        kind: "video", "images" or a log format ("mcap", "ros1", "ros2").
+        fps: nominal frames per second (for videos, from the container; for image folders, assumed).
+        frame_count: frames the container announces, or None when unknown. A damaged file may deliver fewer.
+        width_px, height_px: size of the first frame, in pixels.
+        extra: source-specific metadata (codec, topic, ...), JSON-serialisable.
+    """
+
+    path: str
+    kind: str
+    fps: float
+    frame_count: int | None
+    width_px: int
+    height_px: int
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded camera frame.
+
+    Attributes:
+        index: 0-based position in the source, counting frames that failed to decode.
+        timestamp_s: capture time in seconds from the start of the source (or from the log's clock).
+        image_bgr: uint8 array (H, W, 3), BGR channel order as OpenCV decodes it.
+        source: the SourceInfo of the source it came from.
+    """
+
+    index: int
+    timestamp_s: float
+    image_bgr: np.ndarray
+    source: SourceInfo
+
+    @property
+    def size_wh(self) -> tuple[int, int]:
+        return int(self.image_bgr.shape[1]), int(self.image_bgr.shape[0])
+
+
+@dataclass(frozen=True)
+class FailedFrame:
+    """A position in the source whose frame could not be decoded (counted as failed, not fatal)."""
+
+    index: int
+    timestamp_s: float
+    reason: str
