@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from perception.timing import StageTimer
 
 
 class Interrupted(Exception):
-    """Raised from the SIGTERM handler so the run ends like on Ctrl-C (outputs closed and valid)."""
+    """Raised by a second Ctrl-C/SIGTERM: stop now (outputs are still closed and valid)."""
 
 
 @dataclass
@@ -90,26 +91,37 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
     total = info.frame_count if max_frames is None else min(max_frames, info.frame_count or max_frames)
     bar = tqdm(total=total, unit="frame", disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
-    def on_sigterm(signum, frame):  # noqa: ARG001
-        raise Interrupted()
+    # Ctrl-C / SIGTERM ask the loop to stop at the next frame boundary, so a frame is never half
+    # written; a second signal stops at once (files are still closed by the finally block).
+    stop = {"requested": False}
 
-    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    def on_signal(signum, frame):  # noqa: ARG001
+        if stop["requested"]:
+            raise Interrupted()
+        stop["requested"] = True
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     t_start = time.perf_counter()
     fps_smoothed = 0.0
     try:
         frames = source.iter_frames()
         while max_frames is None or report.frames_read < max_frames:
+            if stop["requested"]:
+                report.interrupted = True
+                break
             t_frame = time.perf_counter()
             with timer.stage("decode"):
                 item = next(frames, None)
             if item is None:
                 break
-            report.frames_read += 1
             if isinstance(item, FailedFrame):
-                report.frames_failed += 1
                 jsonl.write(_failed_record(item))
                 if video is not None:
                     video.write(_failed_image(video.size_wh, item.index))
+                report.frames_read += 1
+                report.frames_failed += 1
                 bar.update(1)
                 continue
             with timer.stage("preprocess"):
@@ -132,6 +144,8 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                 jsonl.write(result.to_json())
                 if video is not None:
                     video.write(annotated)
+            # Counted only once written: a frame cut short by Ctrl-C is neither read nor processed.
+            report.frames_read += 1
             report.frames_processed += 1
             dt = time.perf_counter() - t_frame
             fps_smoothed = 1.0 / dt if fps_smoothed == 0 else 0.9 * fps_smoothed + 0.1 / max(dt, 1e-6)
@@ -140,7 +154,8 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
         report.interrupted = True
     finally:
         report.wall_time_s = time.perf_counter() - t_start
-        signal.signal(signal.SIGTERM, previous_handler)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         bar.close()
         jsonl.close()
         if video is not None:

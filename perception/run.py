@@ -10,6 +10,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr), 130 interrupted (output
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ def main(args: argparse.Namespace) -> int:
     from perception.preprocess import Preprocessor
     from perception.sources import open_source
 
+    # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
+    # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         if args.max_frames is not None and args.max_frames <= 0:
             raise UserInputError(f"--max-frames must be positive, got {args.max_frames}")
@@ -131,6 +135,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"{status} {report.frames_processed}/{report.frames_read} frames ({report.frames_failed} failed) "
           f"in {report.wall_time_s:.1f} s, {fps:.1f} FPS | {report.timer.one_line()} | results in {out_dir}/",
           file=sys.stderr)
+    if report.frames_failed:
+        print(f"warning: {report.frames_failed} of {report.frames_read} frames could not be decoded and were "
+              f"skipped (listed with status 'failed' in frames.jsonl)", file=sys.stderr)
     if report.interrupted:
         return 130
     return 0
