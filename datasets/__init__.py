@@ -1,0 +1,59 @@
+"""Dataset readers (CamVid, KITTI, Apollo-style txt, TuSimple, BDD100K, COCO, Cityscapes, CULane) that all
+return one ``Sample`` type in the network's classes, plus training transforms.
+
+    from datasets import open_dataset
+    ds = open_dataset("camvid", "../shared/data/camvid", "train")
+    sample = ds[0]          # datasets.Sample
+
+The package has no heavy imports beyond numpy/OpenCV; albumentations is imported when an ``Augment`` is
+built, pycocotools when a COCO file is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ._common import split_ids
+from .apollo import APOLLO_CLASS_MAP, ApolloDataset, open_apollo
+from .bdd100k import BDD100K_CLASS_MAP, BDD100K_DRIVABLE_MAP, BDD100KDataset, open_bdd100k
+from .camvid import CAMVID_CLASS_MAP, CamVidDataset
+from .cityscapes import CITYSCAPES_CLASS_MAP, CityscapesDataset
+from .classes import DET_CLASSES, IGNORE_REGION, LANE_SIDES, SEG_CLASSES, SEG_IGNORE_INDEX
+from .coco import COCO_CLASS_MAP, CocoDataset, open_coco
+from .culane import CULaneDataset
+from .errors import DatasetFormatError
+from .kitti import KITTI_CLASS_MAP, KittiDataset, open_kitti
+from .sample import Sample
+from .tusimple import TuSimpleDataset, TuSimpleInstanceMaskDataset, open_tusimple
+
+# kind -> function(path, split) returning a reader. Split names per kind are in each function's docstring.
+OPENERS: dict[str, Callable] = {
+    "camvid": lambda path, split: CamVidDataset(path, split),  # split: train / val / test (list file)
+    "apollo": open_apollo,  # split: train / val (partition of train/) / trainval / test
+    "kitti": open_kitti,  # split: train / val (partition of training/) / trainval / test
+    "tusimple": open_tusimple,  # split: train (label_data*.json) / test (test_label*.json)
+    "tusimple_lanenet": lambda path, split: TuSimpleInstanceMaskDataset(path),  # split unused
+    "bdd100k": open_bdd100k,  # split: train / val / test
+    "coco": open_coco,  # split: e.g. train2017 / val2017
+    "cityscapes": lambda path, split: CityscapesDataset(path, split),  # split: train / val / test
+    "culane": lambda path, split: CULaneDataset(path, split),  # split: train / val / test
+}
+
+
+def open_dataset(kind: str, path: str | Path, split: str):
+    """Open a dataset reader by format name (``OPENERS`` keys) from its root folder and a split name."""
+    try:
+        opener = OPENERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown dataset kind {kind!r}; expected one of: {', '.join(sorted(OPENERS))}") from None
+    return opener(Path(path), split)
+
+
+__all__ = [
+    "APOLLO_CLASS_MAP", "ApolloDataset", "BDD100K_CLASS_MAP", "BDD100K_DRIVABLE_MAP", "BDD100KDataset",
+    "CAMVID_CLASS_MAP", "CamVidDataset", "CITYSCAPES_CLASS_MAP", "CityscapesDataset", "COCO_CLASS_MAP",
+    "CocoDataset", "CULaneDataset", "DET_CLASSES", "DatasetFormatError", "IGNORE_REGION", "KITTI_CLASS_MAP",
+    "KittiDataset", "LANE_SIDES", "OPENERS", "SEG_CLASSES", "SEG_IGNORE_INDEX", "Sample", "TuSimpleDataset",
+    "TuSimpleInstanceMaskDataset", "open_dataset", "split_ids",
+]

@@ -1,0 +1,104 @@
+"""Evaluate weights on a labelled dataset: prints a table and writes JSON.
+
+    python -m perception.evaluate --weights W --data KIND:PATH --split val|test [--output metrics.json]
+
+KIND: camvid, apollo, kitti, tusimple, tusimple_lanenet, bdd100k, coco, cityscapes, culane.
+Detection: mAP@0.5 and mAP@0.5:0.95 (pycocotools), per-class AP50. Segmentation: mIoU, per-class IoU,
+road (drivable) IoU; ignore label 255 is skipped. Lanes: TuSimple accuracy / FP / FN and CULane F1.
+For ``camvid:DIR`` the split list is ``DIR/<split>.txt``; for ``apollo:DIR`` frames are under
+``DIR/<split>/images`` and ``DIR/<split>/labels`` (``val`` is the 20% split off ``train/``).
+Without ``--weights`` the shipped default weights are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from perception.errors import UserInputError
+
+KINDS = ("camvid", "apollo", "kitti", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m perception.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default=None, help="checkpoint .pt (default: the shipped weights)")
+    p.add_argument("--data", required=True, metavar="KIND:PATH")
+    p.add_argument("--split", default="val")
+    p.add_argument("--output", default=None, help="JSON file (default: runs/eval/<kind>_<split>.json)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N frames")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def format_table(results: dict[str, Any]) -> str:
+    lines = []
+    if "segmentation" in results:
+        s = results["segmentation"]
+        lines.append(f"segmentation ({s['images']} images): mIoU {s['miou']:.4f}  road IoU "
+                     f"{s['road_iou'] if s['road_iou'] is not None else float('nan'):.4f}  "
+                     f"pixel acc {s['pixel_accuracy']:.4f}")
+        lines.append(f"  {'class':<14}{'IoU':>8}")
+        for name, v in s["per_class_iou"].items():
+            lines.append(f"  {name:<14}{'-' if v is None else f'{v:.4f}':>8}")
+    if "detection" in results:
+        d = results["detection"]
+        lines.append(f"detection ({d['images']} images, {d['detections']} detections): mAP@0.5 {d['map_50']:.4f}  "
+                     f"mAP@0.5:0.95 {d['map_50_95']:.4f}")
+        lines.append(f"  {'class':<14}{'AP50':>8}{'GT boxes':>10}")
+        for name, v in d["per_class_ap50"].items():
+            lines.append(f"  {name:<14}{'-' if v is None else f'{v:.4f}':>8}{d['per_class_gt'][name]:>10}")
+    if "lanes" in results:
+        la = results["lanes"]
+        lines.append(f"lanes ({la['images']} images): TuSimple accuracy {la['tusimple_accuracy']:.4f}  "
+                     f"FP {la['tusimple_fp']:.4f}  FN {la['tusimple_fn']:.4f}  CULane F1 {la['culane_f1']:.4f}")
+    return "\n".join(lines) if lines else "no labelled samples for any task"
+
+
+def main(args: argparse.Namespace) -> int:
+    from datasets import open_dataset
+    from deploy.runner import TorchRunner
+    from perception.evaluation import evaluate_reader
+    from perception.model import default_weights, load_checkpoint
+    from perception.sinks.files import write_json_atomic
+    from perception.training.data import parse_data_spec
+
+    try:
+        kind, path = parse_data_spec(args.data)
+        if kind not in KINDS:
+            raise UserInputError(f"unknown dataset kind {kind!r}; expected one of: {', '.join(KINDS)}")
+        if not Path(path).exists():
+            raise UserInputError(f"data path not found: {path}")
+        if args.weights:
+            loaded = load_checkpoint(args.weights)
+        else:
+            record = default_weights()
+            if record is None:
+                raise UserInputError("no --weights given and no trained weights ship with this version")
+            loaded = load_checkpoint(record.path, expected_sha256=record.sha256)
+        try:
+            reader = open_dataset(kind, path, args.split)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            raise UserInputError(f"cannot open {args.data} split {args.split!r}: {e}") from None
+        runner = TorchRunner(loaded.model, device=args.device)
+        tasks = ("det", "seg", "lane")
+        results = evaluate_reader(runner, loaded.model.config, reader, tasks=tasks, progress=not args.no_progress,
+                                  limit=args.limit)
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = {"weights": loaded.path, "weights_sha256": loaded.sha256, "data": args.data, "split": args.split,
+               "frames": len(reader) if args.limit is None else min(args.limit, len(reader)), **results}
+    print(format_table(results))
+    out = Path(args.output) if args.output else Path("runs") / "eval" / f"{kind}_{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, results)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))

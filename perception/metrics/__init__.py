@@ -1,0 +1,1 @@
+"""Standard metrics: detection mAP (pycocotools), semantic IoU, TuSimple/CULane lane metrics."""

@@ -1,0 +1,210 @@
+"""Multi-task training on real driving data.
+
+    python -m perception.train [--config train.yaml] [--output runs/train] [--epochs N] [--device cpu|cuda]
+                               [--resume runs/train/last.pt]
+
+Writes into the output folder: ``last.pt`` (full training state, for ``--resume``), ``final.pt`` and ``best.pt``
+(model checkpoints of the last epoch and of the best validation score, in the format
+``perception.run --weights`` reads, with the validation metrics in their metadata), ``history.csv`` and ``curves.png`` (losses and validation metrics per epoch), ``config.yaml``.
+Exit codes: 0 done, 2 bad input, 130 interrupted (last.pt holds the last finished epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from perception.errors import UserInputError
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m perception.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=None, help="YAML file with TrainConfig fields (unknown keys are an error)")
+    p.add_argument("--output", default="runs/train", help="output folder")
+    p.add_argument("--resume", default=None, metavar="LAST_PT", help="continue from a last.pt")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--max-steps-per-epoch", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for key in ("total", "det_cls", "det_box", "det_ctr", "seg", "lane"):
+        if f"loss_{key}" in history[0]:
+            axes[0].plot(epochs, [h[f"loss_{key}"] for h in history], label=key)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("training loss")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    metric_keys = sorted({k for h in history for k in h if k.startswith("val_")})
+    for key in metric_keys:
+        pts = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+        if pts:
+            axes[1].plot(*zip(*pts), marker="o", label=key[4:])
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation")
+    axes[1].set_ylim(0, 1)
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+    import yaml
+
+    from perception.config import config_to_dict
+    from perception.errors import ConfigError
+    from perception.model import MultiTaskNet, save_checkpoint
+    from perception.sinks.files import write_json_atomic
+    from perception.training.config import load_train_config
+    from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
+    from perception.training.engine import headline, train_one_epoch, validate
+    from perception.training.losses import LossWeights
+
+    out = Path(args.output)
+    try:
+        state = None
+        if args.resume:
+            if not Path(args.resume).is_file():
+                raise UserInputError(f"--resume file not found: {args.resume}")
+            try:
+                state = torch.load(args.resume, map_location="cpu", weights_only=True)
+            except Exception as e:
+                raise UserInputError(f"cannot read --resume {args.resume}: {str(e).splitlines()[0][:160]}") from None
+            base = state["config"]
+            overrides = {"epochs": args.epochs}
+            cfg = load_train_config(None, {**base, **{k: v for k, v in overrides.items() if v is not None}})
+        else:
+            cfg = load_train_config(args.config, {
+                "epochs": args.epochs, "batch_size": args.batch_size, "device": args.device, "workers": args.workers,
+                "threads": args.threads, "max_steps_per_epoch": args.max_steps_per_epoch, "seed": args.seed})
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserInputError(f"device {cfg.device} requested but CUDA is not available")
+        _seed_everything(cfg.seed)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        print(f"loading data: {', '.join(cfg.train_data)}", file=sys.stderr)
+        t0 = time.perf_counter()
+        samples = []
+        for spec, repeat in zip(cfg.train_data, cfg.train_repeats):
+            part = load_letterboxed(spec, cfg.train_split, cfg.model.input_size_wh)
+            print(f"  {spec} [{cfg.train_split}]: {len(part)} frames x{repeat}", file=sys.stderr)
+            samples.extend(part * repeat)
+        from datasets import open_dataset
+
+        val_readers = {}
+        for spec in cfg.val_data:
+            kind, path = parse_data_spec(spec)
+            try:
+                val_readers[kind] = open_dataset(kind, path, cfg.val_split)
+            except (ValueError, FileNotFoundError, OSError) as e:
+                raise UserInputError(f"cannot open validation data {spec}: {e}") from None
+            print(f"  {spec} [{cfg.val_split}] for validation: {len(val_readers[kind])} frames", file=sys.stderr)
+        print(f"data ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    except (UserInputError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    torch.manual_seed(cfg.seed)
+    model = MultiTaskNet(cfg.model).to(cfg.device)
+    trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed)
+    collate = Collate(model.det_head)
+    steps_per_epoch = len(trainset) // cfg.batch_size
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                    pct_start=0.1)
+    history: list[dict[str, Any]] = []
+    start_epoch, best_score = 1, -1.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, start_epoch, best_score = state["history"], state["epoch"] + 1, state["best_score"]
+        print(f"resumed from {args.resume} after epoch {state['epoch']}", file=sys.stderr)
+    weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight)
+    command = "python -m perception.train " + " ".join(sys.argv[1:])
+    t_train = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            trainset.epoch = epoch
+            g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+            loader = torch.utils.data.DataLoader(trainset, batch_size=cfg.batch_size, shuffle=True, generator=g,
+                                                 drop_last=True, collate_fn=collate, num_workers=cfg.workers)
+            losses = train_one_epoch(model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,
+                                     max_steps=steps_per_epoch, progress=not args.no_progress)
+            row: dict[str, Any] = {"epoch": epoch, **{f"loss_{k}": round(v, 5) for k, v in losses.items()}}
+            metrics = None
+            if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
+                metrics = validate(model, val_readers, cfg.device)
+                row.update({f"val_{k}": round(v, 4) for k, v in headline(metrics).items()})
+                score = sum(headline(metrics).values())
+                if score > best_score:
+                    best_score = score
+                    save_checkpoint(model.cpu(), out / "best.pt", metadata={
+                        "epoch": epoch, "val_split": cfg.val_split, "val_data": list(cfg.val_data),
+                        "train_data": list(cfg.train_data), "metrics": metrics, "command": command})
+                    model.to(cfg.device)
+                    write_json_atomic(out / "best_metrics.json", {"epoch": epoch, **metrics})
+            row["wall_time_s"] = round(time.perf_counter() - t_train, 1)
+            history.append(row)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+                        "best_score": best_score, "config": config_to_dict(cfg)}, out / "last.pt.tmp")
+            (out / "last.pt.tmp").replace(out / "last.pt")
+            with open(out / "history.csv", "w", newline="") as f:
+                keys = sorted({k for h in history for k in h}, key=lambda k: (k != "epoch", k))
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(history)
+            _plot_curves(history, out / "curves.png")
+            print(json.dumps(row), file=sys.stderr)
+            if epoch == cfg.epochs:
+                save_checkpoint(model.cpu(), out / "final.pt", metadata={
+                    "epoch": epoch, "val_split": cfg.val_split, "val_data": list(cfg.val_data),
+                    "train_data": list(cfg.train_data), "metrics": metrics, "command": command,
+                    "wall_time_s": row["wall_time_s"]})
+                model.to(cfg.device)
+    except KeyboardInterrupt:
+        print(f"interrupted: {out / 'last.pt'} holds the last finished epoch; continue with --resume", file=sys.stderr)
+        return 130
+    print(f"done: final checkpoint {out / 'final.pt'}, best on validation {out / 'best.pt'} "
+          f"(score {best_score:.4f}), curves {out / 'curves.png'}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))

@@ -1,0 +1,1 @@
+"""Multi-task training: data assembly, targets, losses and the epoch loops (CLI: ``perception.train``)."""

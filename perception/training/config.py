@@ -1,0 +1,79 @@
+"""Training configuration: one dataclass (YAML file + CLI overrides), unknown keys rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets.transforms import AugmentConfig
+from perception.config import config_from_dict
+from perception.errors import ConfigError
+from perception.model.config import ModelConfig
+
+SHARED = "../shared/data"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every field can be set in the YAML file given with ``--config``."""
+
+    # KIND:PATH sources read with their train split; a sample may carry only some labels.
+    train_data: tuple[str, ...] = (f"camvid:{SHARED}/camvid",
+                                   f"apollo:{SHARED}/apollo_2d_obstacle_dotah88",
+                                   f"tusimple_lanenet:{SHARED}/tusimple_lanenet_masks/data/training_data_example")
+    train_repeats: tuple[int, ...] = (1, 3, 6)   # times each source is repeated per epoch (balances tiny sets)
+    train_split: str = "train"                   # split name passed to every train reader
+    val_data: tuple[str, ...] = (f"camvid:{SHARED}/camvid", f"apollo:{SHARED}/apollo_2d_obstacle_dotah88")
+    val_split: str = "val"                       # CamVid val list; Apollo: 20% split off its train folder
+    epochs: int = 40                             # passes over the (repeated) training set
+    batch_size: int = 8                          # images per step
+    crop_wh: tuple[int, int] = (384, 256)        # random training crop of the letterboxed image (multiples of 32)
+    lr: float = 3e-3                             # peak AdamW learning rate (one-cycle schedule)
+    weight_decay: float = 1e-4                   # AdamW weight decay
+    det_weight: float = 1.0                      # loss weight of the detection head
+    seg_weight: float = 1.0                      # loss weight of the segmentation head
+    lane_weight: float = 1.0                     # loss weight of the lane head
+    seed: int = 0                                # seeds model init, shuffling and augmentation
+    device: str = "cpu"                          # cpu, cuda, cuda:N
+    workers: int = 1                             # DataLoader worker processes (0 = in the main process)
+    threads: int = 0                             # torch intra-op threads (0 = torch's default)
+    val_every: int = 1                           # validate every N epochs (and after the last)
+    max_steps_per_epoch: int = 0                 # cap steps per epoch (0 = no cap; for smoke tests)
+    model: ModelConfig = field(default_factory=ModelConfig)        # network shape and classes
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # albumentations parameters
+
+    def __post_init__(self) -> None:
+        if len(self.train_repeats) != len(self.train_data):
+            raise ConfigError(f"train_repeats has {len(self.train_repeats)} entries for "
+                              f"{len(self.train_data)} train_data sources")
+        cw, ch = self.crop_wh
+        mw, mh = self.model.input_size_wh
+        if cw % 32 or ch % 32 or cw > mw or ch > mh:
+            raise ConfigError(f"crop_wh {self.crop_wh} must be multiples of 32 within the input size {mw}x{mh}")
+        if self.epochs <= 0 or self.batch_size <= 0:
+            raise ConfigError("epochs and batch_size must be positive")
+
+
+def load_train_config(path: str | Path | None, overrides: dict | None = None) -> TrainConfig:
+    """Read a YAML config (or the defaults), apply ``overrides``; unknown keys raise ConfigError."""
+    import yaml
+
+    data: dict = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of keys to values")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return config_from_dict(TrainConfig, data, where=where)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {e}") from None

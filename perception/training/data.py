@@ -1,0 +1,144 @@
+"""Training batches: readers -> letterboxed samples (cached in memory) -> augmentation -> random crop -> targets.
+
+Every sample keeps only the labels its dataset has: ``has_det``, ``has_seg``, ``has_lane`` tell the loss
+which tasks it may supervise (CamVid: semantic only; Apollo: boxes only; TuSimple: lanes only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from datasets import Sample, open_dataset
+from datasets.transforms import Augment, AugmentConfig, letterbox
+from perception.errors import UserInputError
+from perception.model.heads import DetectionHead
+from perception.training.targets import fcos_targets
+
+MIN_VISIBLE_FRACTION = 0.3  # a box cut by the crop keeping less of its area becomes an ignore region
+
+
+def parse_data_spec(spec: str) -> tuple[str, str]:
+    """'KIND:PATH' -> (kind, path)."""
+    kind, sep, path = spec.partition(":")
+    if not sep or not path:
+        raise UserInputError(f"data source {spec!r} must look like KIND:PATH, e.g. camvid:../shared/data/camvid")
+    return kind, path
+
+
+def load_letterboxed(spec: str, split: str, net_wh: tuple[int, int]) -> list[Sample]:
+    """Read every sample of one dataset split and letterbox it to the network size (kept in memory)."""
+    kind, path = parse_data_spec(spec)
+    try:
+        reader = open_dataset(kind, path, split)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        raise UserInputError(f"cannot open {spec} split {split!r}: {e}") from None
+    return [letterbox(reader[i], net_wh)[0] for i in range(len(reader))]
+
+
+def _crop(sample: Sample, x0: int, y0: int, cw: int, ch: int) -> Sample:
+    """Cut a (cw, ch) window at (x0, y0) out of a sample, moving boxes, masks and lanes with it."""
+    img = sample.image_bgr[y0:y0 + ch, x0:x0 + cw]
+    seg = None if sample.seg_mask is None else sample.seg_mask[y0:y0 + ch, x0:x0 + cw]
+    boxes, labels, ignore = sample.boxes_xyxy, sample.labels, sample.ignore_boxes_xyxy
+    if boxes is not None:
+        shifted = boxes - np.array([x0, y0, x0, y0], np.float32)
+        clipped = shifted.copy()
+        clipped[:, 0::2] = clipped[:, 0::2].clip(0, cw)
+        clipped[:, 1::2] = clipped[:, 1::2].clip(0, ch)
+        area = lambda b: (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)  # noqa: E731
+        visible = area(clipped) / np.maximum(area(shifted), 1e-6)
+        big = ((clipped[:, 2] - clipped[:, 0]) >= 2) & ((clipped[:, 3] - clipped[:, 1]) >= 2)
+        keep = big & (visible >= MIN_VISIBLE_FRACTION)
+        to_ignore = big & ~keep
+        extra_ignore = clipped[to_ignore]
+        boxes, labels = clipped[keep], labels[keep]
+        ign = np.zeros((0, 4), np.float32) if ignore is None else ignore - np.array([x0, y0, x0, y0], np.float32)
+        ign = np.concatenate([ign, extra_ignore]).astype(np.float32)
+        ign[:, 0::2], ign[:, 1::2] = ign[:, 0::2].clip(0, cw), ign[:, 1::2].clip(0, ch)
+        ignore = ign[((ign[:, 2] - ign[:, 0]) > 1) & ((ign[:, 3] - ign[:, 1]) > 1)]
+    lanes = None
+    if sample.lanes is not None:
+        lanes = []
+        for lane in sample.lanes:
+            p = lane - np.array([x0, y0], np.float32)
+            p = p[(p[:, 0] >= 0) & (p[:, 0] < cw) & (p[:, 1] >= 0) & (p[:, 1] < ch)]
+            if len(p) >= 2:
+                lanes.append(p)
+    return Sample(image_bgr=img, boxes_xyxy=boxes, labels=labels, ignore_boxes_xyxy=ignore, seg_mask=seg,
+                  lanes=lanes, source=sample.source, meta=sample.meta)
+
+
+def lane_mask(lanes: list[np.ndarray], size_wh: tuple[int, int], downsample: int = 4) -> np.ndarray:
+    """Rasterise lane polylines (pixel-centre points) onto the stride-``downsample`` grid: (h, w) float32 0/1."""
+    w, h = size_wh[0] // downsample, size_wh[1] // downsample
+    mask = np.zeros((h, w), np.uint8)
+    for lane in lanes:
+        pts = ((lane + 0.5) / downsample - 0.5)
+        cv2.polylines(mask, [np.round(pts).astype(np.int32).reshape(-1, 1, 2)], False, 1, thickness=1)
+    return mask.astype(np.float32)
+
+
+@dataclass
+class TrainSet(torch.utils.data.Dataset):
+    """Augmented random crops of in-memory letterboxed samples; ``__getitem__`` returns one training item."""
+
+    samples: list[Sample]
+    crop_wh: tuple[int, int]
+    augment: AugmentConfig
+    seed: int = 0
+    epoch: int = 0
+
+    def __post_init__(self) -> None:
+        self._augment = Augment(self.augment)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Sample:
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        s = self._augment(self.samples[i], seed=int(rng.integers(2**31)))
+        cw, ch = self.crop_wh
+        x0 = int(rng.integers(0, s.width - cw + 1))
+        y0 = int(rng.integers(0, s.height - ch + 1))
+        return _crop(s, x0, y0, cw, ch)
+
+
+class Collate:
+    """Stack samples into a batch dict with FCOS targets, masks and per-task label flags."""
+
+    def __init__(self, det_head: DetectionHead, downsample: int = 4):
+        self.det_head = det_head
+        self.downsample = downsample
+        self._locations: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
+        h, w = samples[0].height, samples[0].width
+        if (h, w) not in self._locations:
+            self._locations[(h, w)] = self.det_head.locations((h, w))
+        points, strides = self._locations[(h, w)]
+        images, cls_t, box_t, ctr_t, seg, lanes = [], [], [], [], [], []
+        has_det, has_seg, has_lane = [], [], []
+        for s in samples:
+            rgb = cv2.cvtColor(s.image_bgr, cv2.COLOR_BGR2RGB)
+            images.append(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))))
+            has_det.append(s.boxes_xyxy is not None)
+            boxes = torch.from_numpy(s.boxes_xyxy if s.boxes_xyxy is not None else np.zeros((0, 4), np.float32))
+            labels = torch.from_numpy(s.labels if s.labels is not None else np.zeros((0,), np.int64))
+            ign = torch.from_numpy(s.ignore_boxes_xyxy if s.ignore_boxes_xyxy is not None
+                                   else np.zeros((0, 4), np.float32))
+            c, b, t = fcos_targets(points, strides, boxes.float(), labels.long(), ign.float())
+            cls_t.append(c)
+            box_t.append(b)
+            ctr_t.append(t)
+            has_seg.append(s.seg_mask is not None)
+            seg.append(torch.from_numpy(s.seg_mask.astype(np.int64)) if s.seg_mask is not None
+                       else torch.full((h, w), 255, dtype=torch.long))
+            has_lane.append(s.lanes is not None)
+            lanes.append(torch.from_numpy(lane_mask(s.lanes or [], (w, h), self.downsample))[None])
+        return {"images": torch.stack(images), "cls_target": torch.stack(cls_t), "box_target": torch.stack(box_t),
+                "ctr_target": torch.stack(ctr_t), "seg_mask": torch.stack(seg), "lane_mask": torch.stack(lanes),
+                "has_det": torch.tensor(has_det), "has_seg": torch.tensor(has_seg), "has_lane": torch.tensor(has_lane)}

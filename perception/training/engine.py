@@ -1,0 +1,68 @@
+"""The loops: ``train_one_epoch`` and ``validate`` (plain functions, torchvision-references style)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import torch
+
+from perception.training.losses import LossWeights, multitask_loss
+
+
+def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
+                    device: str, weights: LossWeights, *, epoch: int, max_steps: int = 0,
+                    progress: bool = True) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of each loss term."""
+    from tqdm import tqdm
+
+    model.train()
+    sums: dict[str, float] = {}
+    steps = 0
+    total = len(loader) if not max_steps else min(max_steps, len(loader))
+    bar = tqdm(loader, total=total, desc=f"epoch {epoch}", unit="batch", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    for batch in bar:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        out = model(batch["images"])
+        losses = multitask_loss(out, batch, weights)
+        loss = losses["total"]
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch} step {steps}: "
+                                     f"{ {k: float(v) for k, v in losses.items()} }")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        scheduler.step()
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        steps += 1
+        bar.set_postfix(loss=f"{sums['total'] / steps:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        if max_steps and steps >= max_steps:
+            break
+    bar.close()
+    return {k: v / max(steps, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, readers: dict[str, Any], device: str) -> dict[str, Any]:
+    """Metrics per validation source: {"camvid": {"segmentation": ...}, "apollo": {"detection": ...}}."""
+    from deploy.runner import TorchRunner
+    from perception.evaluation import evaluate_reader
+
+    model.eval()
+    runner = TorchRunner(model, device=device)
+    return {name: evaluate_reader(runner, model.config, reader) for name, reader in readers.items()}
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers we select checkpoints by: mean IoU and AP50 over whatever the validation had."""
+    out: dict[str, float] = {}
+    for name, m in metrics.items():
+        if "segmentation" in m:
+            out[f"{name}_miou"] = m["segmentation"]["miou"]
+        if "detection" in m:
+            out[f"{name}_map50"] = m["detection"]["map_50"]
+    return out

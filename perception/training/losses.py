@@ -1,0 +1,62 @@
+"""Multi-task loss where each sample contributes only to the tasks it has labels for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
+
+from perception.training.targets import IGNORE
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    det: float = 1.0   # focal + GIoU + centre-ness, together
+    seg: float = 1.0   # cross-entropy over semantic classes (ignore index 255)
+    lane: float = 1.0  # BCE on the lane-line mask
+
+
+def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                   weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+    """Return {"total", "det_cls", "det_box", "det_ctr", "seg", "lane"} (scalars).
+
+    ``batch`` holds, for B images: ``has_det``/``has_seg``/``has_lane`` (B,) bools; ``cls_target`` (B, A),
+    ``box_target`` (B, A, 4), ``ctr_target`` (B, A); ``seg_mask`` (B, H, W) long (255 = ignore);
+    ``lane_mask`` (B, 1, H/4, W/4) float. A task whose samples are all unlabelled adds 0.
+    """
+    zero = out["seg_logits"].sum() * 0.0
+    losses = {k: zero for k in ("det_cls", "det_box", "det_ctr", "seg", "lane")}
+    has_det = batch["has_det"]
+    if has_det.any():
+        cls_logits = out["det_cls_logits"][has_det]                       # (b, A, C)
+        cls_t, box_t, ctr_t = batch["cls_target"][has_det], batch["box_target"][has_det], batch["ctr_target"][has_det]
+        valid = cls_t != IGNORE
+        pos = cls_t >= 0
+        num_pos = max(1.0, float(pos.sum()))
+        onehot = torch.zeros_like(cls_logits)
+        onehot[pos] = F.one_hot(cls_t[pos], cls_logits.shape[-1]).to(onehot.dtype)
+        focal = sigmoid_focal_loss(cls_logits, onehot, alpha=0.25, gamma=2.0, reduction="none").sum(-1)
+        losses["det_cls"] = (focal * valid).sum() / num_pos
+        if pos.any():
+            pred_boxes = out["det_boxes_xyxy"][has_det][pos]
+            ctr_w = ctr_t[pos]
+            giou = generalized_box_iou_loss(pred_boxes, box_t[pos], reduction="none")
+            losses["det_box"] = (giou * ctr_w).sum() / ctr_w.sum().clamp(min=1e-6)
+            losses["det_ctr"] = F.binary_cross_entropy_with_logits(out["det_ctr_logits"][has_det][pos], ctr_w)
+    has_seg = batch["has_seg"]
+    if has_seg.any():
+        logits = out["seg_logits"][has_seg]
+        target = batch["seg_mask"][has_seg]
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+        if (target != 255).any():
+            losses["seg"] = F.cross_entropy(logits, target, ignore_index=255)
+    has_lane = batch["has_lane"]
+    if has_lane.any():
+        logits = out["lane_logits"][has_lane]
+        target = batch["lane_mask"][has_lane]
+        losses["lane"] = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(10.0))
+    losses["total"] = (weights.det * (losses["det_cls"] + 2.0 * losses["det_box"] + losses["det_ctr"])
+                       + weights.seg * losses["seg"] + weights.lane * losses["lane"])
+    return losses
