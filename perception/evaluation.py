@@ -14,9 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from perception.metrics.detection import DetectionEvaluator
+from perception.metrics.lanes import LaneEvaluator
 from perception.metrics.segmentation import ConfusionMatrix
 from perception.model.config import ModelConfig
 from perception.postprocess.detection import DetectionDecodeConfig, decode_detections
+from perception.postprocess.lanes import decode_lanes
 from perception.preprocess import Preprocessor
 
 MAP_DECODE = DetectionDecodeConfig(conf_threshold=0.05, max_detections=100)
@@ -34,7 +36,7 @@ def seg_labels_full(seg_logits: np.ndarray, params: Any) -> np.ndarray:
     return x[0].argmax(0).numpy().astype(np.uint8)
 
 
-def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tuple[str, ...] = ("det", "seg"),
+def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tuple[str, ...] = ("det", "seg", "lane"),
                     progress: bool = False, limit: int | None = None) -> dict[str, Any]:
     """Metrics of ``runner`` on every sample of ``reader`` that carries labels for a task in ``tasks``.
 
@@ -45,13 +47,15 @@ def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tup
     pre = Preprocessor(config.input_size_wh)
     cm = ConfusionMatrix(len(config.seg_classes))
     det = DetectionEvaluator(config.det_classes)
-    n_seg = n_det = 0
+    lanes = LaneEvaluator()
+    n_seg = n_det = n_lane = 0
     n = len(reader) if limit is None else min(limit, len(reader))
     for i in tqdm(range(n), disable=not progress, desc="evaluate", unit="img"):
         sample = reader[i]
         want_seg = "seg" in tasks and sample.seg_mask is not None
         want_det = "det" in tasks and sample.boxes_xyxy is not None
-        if not (want_seg or want_det):
+        want_lane = "lane" in tasks and sample.lanes is not None
+        if not (want_seg or want_det or want_lane):
             continue
         rgb, params = pre(sample.image_bgr)
         out = runner(rgb.transpose(2, 0, 1)[None])
@@ -64,7 +68,14 @@ def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tup
             det.add(sample.width, sample.height, sample.boxes_xyxy, sample.labels, sample.ignore_boxes_xyxy,
                     pre.boxes_src_from_net(boxes, params), scores, labels)
             n_det += 1
+        if want_lane:
+            pred = decode_lanes(out["lane_logits"][0][0], 4, params.valid_region_net(),
+                                lambda p: pre.src_from_net(p, params), sample.width)
+            lanes.add([lane.points_xy for lane in pred], list(sample.lanes), sample.width)
+            n_lane += 1
     results: dict[str, Any] = {}
+    if n_lane:
+        results["lanes"] = lanes.summary()
     if n_seg:
         seg = cm.summary(config.seg_classes)
         seg["images"] = n_seg
