@@ -152,6 +152,7 @@ def main(args: argparse.Namespace) -> int:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        scheduler.total_steps = cfg.epochs * steps_per_epoch  # --epochs on resume stretches the schedule
         history, start_epoch, best_score = state["history"], state["epoch"] + 1, state["best_score"]
         print(f"resumed from {args.resume} after epoch {state['epoch']}", file=sys.stderr)
     weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight)
