@@ -1,4 +1,9 @@
-"""Bridges the camera model (calibration/) into the pipeline: distances on detections."""
+"""Bridges the camera model (calibration/) into the pipeline: distances on detections.
+
+``distance_m`` is the longitudinal distance on a flat road (metres, forward from the point below the
+camera) to the bottom centre of the box, undistorted first; null when the mounting is unknown or the
+box bottom is at or above the horizon.
+"""
 
 from __future__ import annotations
 
@@ -26,16 +31,15 @@ def make_enricher(camera: Any | None, pre: Preprocessor) -> Callable[[FrameResul
     """Return a per-frame function that fills ``distance_m`` on detections, or None without a mounting."""
     if camera is None or not camera.mounting_known:
         return None
-    from calibration.ground import distance_m_from_box
+    from calibration.ground import road_from_pixel
 
     def enrich(result: FrameResult) -> None:
         if not result.detections:
             return
         boxes = np.array([d.box_xyxy for d in result.detections], dtype=np.float64)
-        und = _undistort_bottom_centres(boxes, camera)
-        for det, (u, v) in zip(result.detections, und):
-            d = distance_m_from_box(camera, (u, v, u, v))
-            det.distance_m = None if d is None or not np.isfinite(d) else float(d)
+        road_xy_m = road_from_pixel(camera, _undistort_bottom_centres(boxes, camera))  # (N, 2), NaN above horizon
+        for det, x_m in zip(result.detections, road_xy_m[:, 0]):
+            det.distance_m = float(x_m) if np.isfinite(x_m) else None
 
     return enrich
 
