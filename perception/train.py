@@ -151,8 +151,11 @@ def main(args: argparse.Namespace) -> int:
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scheduler.total_steps = cfg.epochs * steps_per_epoch  # --epochs on resume stretches the schedule
+        sched_state = dict(state["scheduler"])
+        # --epochs on resume re-plans the one-cycle schedule for the new length from the current step
+        sched_state.pop("_schedule_phases", None)
+        sched_state["total_steps"] = scheduler.total_steps
+        scheduler.load_state_dict(sched_state)
         history, start_epoch, best_score = state["history"], state["epoch"] + 1, state["best_score"]
         print(f"resumed from {args.resume} after epoch {state['epoch']}", file=sys.stderr)
     weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight)
