@@ -84,3 +84,22 @@ def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tup
     if n_det:
         results["detection"] = det.summary()
     return results
+
+
+def evaluate_runner(runner: Any, *, data_root: str | None = None, limit: int | None = None) -> dict[str, float]:
+    """Headline validation numbers of any runner (``deploy.benchmark``'s accuracy columns).
+
+    CamVid val mIoU and Apollo val AP50 (the 20 % split off Apollo's train folder), read from
+    ``data_root`` (default: ``../shared/data`` beside the repository). ``runner.model_config`` gives
+    the classes and input size.
+    """
+    from pathlib import Path
+
+    from datasets import open_dataset
+
+    root = Path(data_root) if data_root else Path(__file__).resolve().parents[2] / "shared" / "data"
+    cfg = runner.model_config
+    seg = evaluate_reader(runner, cfg, open_dataset("camvid", root / "camvid", "val"), tasks=("seg",), limit=limit)
+    det = evaluate_reader(runner, cfg, open_dataset("apollo", root / "apollo_2d_obstacle_dotah88", "val"),
+                          tasks=("det",), limit=limit)
+    return {"camvid_val_miou": seg["segmentation"]["miou"], "apollo_ap50": det["detection"]["map_50"]}
