@@ -53,3 +53,43 @@ def _undistort_bottom_centres(boxes_xyxy: np.ndarray, camera: Any) -> np.ndarray
         return pts
     K = np.asarray(camera.K, dtype=np.float64)
     return cv2.undistortPoints(pts.reshape(-1, 1, 2), K, np.asarray(camera.dist), P=K).reshape(-1, 2)
+
+
+LANE_CALIBRATION_FRAMES = 50  # frames (2 s at 25 fps) read ahead for the lane vanishing point (default mounting)
+
+
+def make_lane_enricher(camera: Any | None, size_wh: tuple[int, int], source: str,
+                       calibration_frames: Any = None) -> Callable[[FrameResult, np.ndarray], None] | None:
+    """The lane stage (:mod:`perception.lanes`) as a per-frame ``lanes(result, frame_bgr)`` call, or None.
+
+    Args:
+        camera: from ``--camera`` or None; without a mounting the lanes use the default mounting (height 1.5 m,
+            pitch/yaw from the lane vanishing point of ``calibration_frames``).
+        size_wh: (width, height) of the raw frames, pixels.
+        source: "classical", "network" or "off" (None is returned).
+        calibration_frames: iterable of raw BGR frames (e.g. :func:`first_frames`); ignored when the camera
+            has a mounting.
+    The returned callable has a ``summary()`` method (the ``lanes`` block of summary.json).
+    """
+    if source == "off":
+        return None
+    from perception.lanes import make_lane_stage
+
+    return make_lane_stage(camera, size_wh, source=source, calibration_frames=calibration_frames)
+
+
+def first_frames(source: Any, n: int = LANE_CALIBRATION_FRAMES) -> list[np.ndarray]:
+    """Up to ``n`` decoded BGR frames from the start of a freshly opened ``source`` (a FrameSource), which is
+    closed afterwards: the read-ahead for the lane vanishing point, separate from the pipeline's own source."""
+    from perception.sources import FailedFrame
+
+    frames = []
+    try:
+        for item in source.iter_frames():
+            if len(frames) >= n:
+                break
+            if not isinstance(item, FailedFrame):
+                frames.append(item.image_bgr)
+    finally:
+        source.close()
+    return frames

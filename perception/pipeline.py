@@ -1,4 +1,11 @@
-"""The main job as a plain function: frames in, annotated video + frames.jsonl + summary.json out."""
+"""The main job as a plain function: frames in, annotated video + frames.jsonl + summary.json out
+(and, optionally, an MCAP file for Foxglove).
+
+Never losing work: frames.jsonl is flushed per frame; on Ctrl-C / SIGTERM every file is closed
+valid after the current frame; summary.json is rewritten atomically every ``CHECKPOINT_S`` seconds
+while running (``"state": "running"``), so even a hard kill leaves a recent one; ``resume`` continues
+an earlier run after its last frame (see ``perception.sinks.resume``).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +21,17 @@ import cv2
 import numpy as np
 
 from perception import __version__
+from perception.lanes import hud_lines as lane_hud_lines
 from perception.postprocess import Postprocessor
 from perception.preprocess import Preprocessor
 from perception.results import FrameResult
 from perception.sinks import JsonlSink, VideoSink, draw_result, write_json_atomic
+from perception.sinks.resume import ResumeState
 from perception.sources import FailedFrame, FrameSource
 from perception.timing import StageTimer
+
+# summary.json is rewritten (atomically) at most this often while a run goes on (seconds).
+CHECKPOINT_S = 10.0
 
 
 class Interrupted(Exception):
@@ -28,12 +40,17 @@ class Interrupted(Exception):
 
 @dataclass
 class PipelineOutputs:
+    """Where the outputs go. ``video_name``: the annotated video's file name in ``out_dir`` (a resumed
+    run writes ``annotated.part2.mp4``, ...); ``mcap``: the ``--mcap-out`` file, or None."""
+
     out_dir: Path
     write_video: bool = True
+    video_name: str = "annotated.mp4"
+    mcap: Path | None = None
 
     @property
     def video(self) -> Path:
-        return self.out_dir / "annotated.mp4"
+        return self.out_dir / self.video_name
 
     @property
     def frames(self) -> Path:
@@ -54,11 +71,41 @@ class RunReport:
     interrupted: bool = False
     wall_time_s: float = 0.0
     timer: StageTimer = field(default_factory=StageTimer)
+    first_frame: int = 0  # index of the first frame of this part (> 0 when resumed)
+    previous: ResumeState | None = None  # what earlier parts of the run wrote (resumed runs)
+
+    @property
+    def total_read(self) -> int:
+        return self.frames_read + (self.previous.frames_read if self.previous else 0)
+
+    @property
+    def total_processed(self) -> int:
+        return self.frames_processed + (self.previous.frames_processed if self.previous else 0)
+
+    @property
+    def total_failed(self) -> int:
+        return self.frames_failed + (self.previous.frames_failed if self.previous else 0)
 
 
 def _failed_record(item: FailedFrame) -> dict[str, Any]:
-    return {"frame": item.index, "timestamp_s": round(item.timestamp_s, 6), "status": "failed",
-            "error": item.reason, "detections": [], "lanes": [], "segmentation": {}, "ego": None, "plan": None}
+    rec = {"frame": item.index, "timestamp_s": round(item.timestamp_s, 6), "status": "failed",
+           "error": item.reason, "detections": [], "lanes": [], "segmentation": {}, "ego": None, "plan": None}
+    if item.log_time_ns is not None:
+        rec["log_time_ns"] = int(item.log_time_ns)
+    return rec
+
+
+def _log_time_ns(item: Any) -> int:
+    """MCAP log time of a frame: the log's own time for driving logs, else ``timestamp_s`` since 0 (ns)."""
+    if item.log_time_ns is not None:
+        return int(item.log_time_ns)
+    return max(0, int(round(item.timestamp_s * 1e9)))
+
+
+def _plan_text(result: FrameResult | None) -> str:
+    if result is None:
+        return "n/a (frame failed)"
+    return (result.plan.get("action") or "-") if result.plan else "n/a (no planner)"
 
 
 def _failed_image(size_wh: tuple[int, int], index: int) -> np.ndarray:
@@ -71,24 +118,45 @@ def _failed_image(size_wh: tuple[int, int], index: int) -> np.ndarray:
 def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, postprocessor: Postprocessor,
                  outputs: PipelineOutputs, *, max_frames: int | None = None, weights_info: Any,
                  weights_warning: str | None = None, extra_summary: dict[str, Any] | None = None,
-                 enrich: Callable[[FrameResult], None] | None = None, progress: bool = True) -> RunReport:
-    """Process every frame of ``source`` and write the three outputs.
+                 enrich: Callable[[FrameResult], None] | None = None, progress: bool = True,
+                 resume: ResumeState | None = None, mcap_metadata: dict[str, str] | None = None,
+                 lanes: Callable[[FrameResult, np.ndarray], None] | None = None) -> RunReport:
+    """Process every frame of ``source`` and write the outputs.
 
-    ``enrich`` (optional) adds distances, tracks, plan, ... to each FrameResult before it is written.
+    ``lanes`` (optional, ``perception.geometry.make_lane_enricher``) gets each FrameResult and its raw frame
+    first: it replaces ``result.lanes`` with tracked lane lines and sets ``result.ego``; its ``summary()``
+    becomes the ``lanes`` block of summary.json. A resumed run starts new lane tracks.
+    ``enrich`` (optional) then adds distances, tracks, plan, ... to each FrameResult before it is written.
     Ctrl-C and SIGTERM stop the loop after the current frame; all files are closed and summary.json
-    says ``"interrupted": true``. Returns the RunReport.
+    says ``"interrupted": true``. ``max_frames`` counts input frames of the whole run (earlier parts
+    included). ``resume``: continue after ``resume.next_frame``, appending to frames.jsonl; summary.json
+    then describes the whole run. Returns the RunReport (counts of this part; totals via ``total_*``).
     """
     from tqdm import tqdm
 
     outputs.out_dir.mkdir(parents=True, exist_ok=True)
-    report = RunReport()
+    first_frame = resume.next_frame if resume is not None else 0
+    report = RunReport(first_frame=first_frame, previous=resume)
     timer = report.timer
     info = source.info
     seg_classes = postprocessor.model_config.seg_classes
     road_class = seg_classes.index("road") if "road" in seg_classes else None
-    jsonl = JsonlSink(outputs.frames)
+    budget = None if max_frames is None else max(0, max_frames - (resume.frames_read if resume else 0))
+    jsonl = JsonlSink(outputs.frames, append=resume is not None)
     video = VideoSink(outputs.video, info.fps, (info.width_px, info.height_px)) if outputs.write_video else None
-    total = info.frame_count if max_frames is None else min(max_frames, info.frame_count or max_frames)
+    mcap = None
+    if outputs.mcap is not None:
+        from perception.sinks.mcap_results import McapResultSink
+
+        try:
+            mcap = McapResultSink(outputs.mcap, metadata=mcap_metadata)
+        except BaseException:
+            jsonl.close()
+            if video is not None:
+                video.close()
+            raise
+    remaining = None if info.frame_count is None else max(0, info.frame_count - first_frame)
+    total = remaining if budget is None else min(budget, remaining if remaining is not None else budget)
     bar = tqdm(total=total, unit="frame", disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
     # Ctrl-C / SIGTERM ask the loop to stop at the next frame boundary, so a frame is never half
@@ -104,22 +172,35 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
     if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     t_start = time.perf_counter()
+    t_checkpoint = t_start
     fps_smoothed = 0.0
+    state = "failed"  # stays so only when an unexpected error stops the run
     try:
-        frames = source.iter_frames()
-        while max_frames is None or report.frames_read < max_frames:
+        frames = source.iter_frames(first_frame)
+        while budget is None or report.frames_read < budget:
             if stop["requested"]:
                 report.interrupted = True
                 break
+            if time.perf_counter() - t_checkpoint > CHECKPOINT_S:
+                t_checkpoint = time.perf_counter()
+                report.wall_time_s = t_checkpoint - t_start
+                write_json_atomic(outputs.summary, build_summary(report, source, outputs, weights_info,
+                                                                 extra_summary or {}, state="running"))
             t_frame = time.perf_counter()
             with timer.stage("decode"):
                 item = next(frames, None)
             if item is None:
                 break
             if isinstance(item, FailedFrame):
-                jsonl.write(_failed_record(item))
-                if video is not None:
-                    video.write(_failed_image(video.size_wh, item.index))
+                record = _failed_record(item)
+                jsonl.write(record)
+                if video is not None or mcap is not None:
+                    placeholder = _failed_image((info.width_px, info.height_px), item.index)
+                    if video is not None:
+                        video.write(placeholder)
+                    if mcap is not None:
+                        mcap.write(record, placeholder, None, _log_time_ns(item),
+                                   hud=f"frame {item.index}: could not be decoded")
                 report.frames_read += 1
                 report.frames_failed += 1
                 bar.update(1)
@@ -131,57 +212,106 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                 raw = runner(batch)
             with timer.stage("postprocess"):
                 result = postprocessor({k: v[0] for k, v in raw.items()}, params, item.index, item.timestamp_s)
-                if enrich is not None:
+            if lanes is not None:
+                with timer.stage("lanes"):
+                    lanes(result, item.image_bgr)
+            if enrich is not None:
+                with timer.stage("enrich"):
                     enrich(result)
             if video is not None:
                 with timer.stage("draw"):
                     hud = [f"frame {item.index}  t={item.timestamp_s:.2f}s  {fps_smoothed:.1f} FPS",
                            f"objects {len(result.detections)}  lanes {len(result.lanes)}",
-                           "plan: " + (result.plan.get("action") or "-" if result.plan else "n/a (no planner)")]
+                           "plan: " + _plan_text(result)] + lane_hud_lines(result.ego)
                     annotated = draw_result(item.image_bgr, result, road_class=road_class, hud_lines=hud,
                                             warning=weights_warning)
             with timer.stage("write"):
-                jsonl.write(result.to_json())
+                record = result.to_json()
+                if item.log_time_ns is not None:
+                    record["log_time_ns"] = int(item.log_time_ns)
+                jsonl.write(record)
                 if video is not None:
                     video.write(annotated)
+                if mcap is not None:
+                    hud_text = f"frame {item.index}  plan: {_plan_text(result)}"
+                    if weights_warning:
+                        hud_text += f"  [{weights_warning}]"
+                    mcap.write(record, item.image_bgr, result, _log_time_ns(item), hud=hud_text)
             # Counted only once written: a frame cut short by Ctrl-C is neither read nor processed.
             report.frames_read += 1
             report.frames_processed += 1
             dt = time.perf_counter() - t_frame
             fps_smoothed = 1.0 / dt if fps_smoothed == 0 else 0.9 * fps_smoothed + 0.1 / max(dt, 1e-6)
             bar.update(1)
+        state = "finished"
     except (KeyboardInterrupt, Interrupted):
         report.interrupted = True
     finally:
         report.wall_time_s = time.perf_counter() - t_start
+        if report.interrupted:
+            state = "interrupted"
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         bar.close()
         jsonl.close()
-        if video is not None:
-            video.close()
+        for sink in (video, mcap):
+            if sink is not None:
+                sink.close()
+                if resume is not None and sink.frames_written == 0:
+                    sink.path.unlink(missing_ok=True)  # a resumed run with nothing left to do adds no empty part
         source.close()
-        summary = build_summary(report, source, outputs, weights_info, extra_summary or {})
+        if lanes is not None and hasattr(lanes, "summary"):
+            extra_summary = {**(extra_summary or {}), "lanes": lanes.summary()}
+        summary = build_summary(report, source, outputs, weights_info, extra_summary or {}, state=state)
         write_json_atomic(outputs.summary, summary)
     return report
 
 
 def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutputs, weights_info: Any,
-                  extra: dict[str, Any]) -> dict[str, Any]:
+                  extra: dict[str, Any], *, state: str = "finished") -> dict[str, Any]:
+    """summary.json. For a resumed run the counts and wall time cover the whole run, ``parts`` lists each
+    part (its first frame, counts, files, latency) and ``latency_ms`` is that of the last part.
+
+    ``state``: "running" (a checkpoint written during the run), "finished" or "interrupted"."""
     info = source.info
-    return {
+    prev = report.previous
+    wall = report.wall_time_s + (prev.wall_time_s if prev else 0.0)
+    video = str(outputs.video) if outputs.write_video else None
+    mcap = str(outputs.mcap) if outputs.mcap is not None else None
+    summary = {
         "version": __version__,
         "input": {"path": info.path, "kind": info.kind, "fps": info.fps, "frame_count_announced": info.frame_count,
                   "width_px": info.width_px, "height_px": info.height_px, **info.extra},
-        "outputs": {"annotated_video": str(outputs.video) if outputs.write_video else None,
-                    "frames_jsonl": str(outputs.frames)},
-        "frames_read": report.frames_read,
-        "frames_processed": report.frames_processed,
-        "frames_failed": report.frames_failed,
+        "outputs": {"annotated_video": video, "frames_jsonl": str(outputs.frames), "mcap": mcap},
+        "state": state,
+        "frames_read": report.total_read,
+        "frames_processed": report.total_processed,
+        "frames_failed": report.total_failed,
         "interrupted": report.interrupted,
-        "wall_time_s": round(report.wall_time_s, 3),
-        "fps": round(report.frames_processed / report.wall_time_s, 2) if report.wall_time_s > 0 else 0.0,
+        "wall_time_s": round(wall, 3),
+        "fps": round(report.total_processed / wall, 2) if wall > 0 else 0.0,
         "latency_ms": report.timer.summary(),
         "weights": weights_info,
         **extra,
     }
+    damage = getattr(source, "damage", None)
+    if damage:
+        summary["input_damage"] = list(damage)
+    if prev is not None:
+        wrote = report.frames_read > 0  # a resumed run with nothing left to do leaves no part (files removed)
+        part = {"first_frame": report.first_frame, "frames_read": report.frames_read,
+                "frames_processed": report.frames_processed, "frames_failed": report.frames_failed,
+                "interrupted": report.interrupted, "wall_time_s": round(report.wall_time_s, 3),
+                "annotated_video": video if wrote else None, "mcap": mcap if wrote else None,
+                "latency_ms": summary["latency_ms"]}
+        parts = list(prev.parts) + ([part] if wrote or report.interrupted else [])
+        summary["resumed_from_frame"] = report.first_frame
+        summary["parts"] = parts
+        summary["outputs"]["annotated_video_parts"] = [p["annotated_video"] for p in parts if p.get("annotated_video")]
+        summary["outputs"]["mcap_parts"] = [p["mcap"] for p in parts if p.get("mcap")]
+        for key in ("annotated_video", "mcap"):  # the plain names point at the first part
+            found = summary["outputs"][f"{key}_parts"]
+            summary["outputs"][key] = found[0] if found else None
+        if prev.bytes_dropped:
+            summary["frames_jsonl_bytes_dropped"] = prev.bytes_dropped
+    return summary

@@ -1,10 +1,14 @@
-"""Main job: run the multi-task network over a video, an image folder or (later) a driving log.
+"""Main job: run the multi-task network over a video, an image folder or a driving log.
 
-    python -m perception.run --video drive.mp4 [--output DIR] [--weights FILE] [--camera FILE]
-                             [--backend torch|onnxruntime] [--device cpu|cuda] [--max-frames N] [--no-video]
+    python -m perception.run --video PATH [--output DIR] [--weights FILE] [--camera FILE]
+                             [--backend torch|onnxruntime|tensorrt] [--device cpu|cuda] [--max-frames N] [--no-video]
+                             [--topic TOPIC] [--mcap-out FILE] [--resume]
 
-Writes ``annotated.mp4``, ``frames.jsonl`` and ``summary.json`` into DIR (default ``runs/<input stem>``).
-Exit codes: 0 success, 2 bad input (one line on stderr), 130 interrupted (outputs still valid).
+PATH: a video, an image folder, an MCAP file, a ROS 1 ``.bag`` or a ROS 2 bag folder.
+Writes ``annotated.mp4``, ``frames.jsonl`` and ``summary.json`` into DIR (default ``runs/<input stem>``),
+and with ``--mcap-out`` an MCAP file for Foxglove Studio. ``--resume`` continues an interrupted run in DIR.
+Exit codes: 0 success (damaged input included, with a warning), 2 bad input (one line on stderr),
+130 interrupted (outputs still valid).
 """
 
 from __future__ import annotations
@@ -17,27 +21,44 @@ from typing import Any
 
 from perception.errors import UserInputError
 
-UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (no trained weights are shipped yet and none were "
-                     "given with --weights): detections, masks and lanes are meaningless")
+UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
+                     "were given with --weights): detections, masks and lanes are meaningless")
+UNTRAINED_EXPORT_WARNING = ("warning: {path} holds UNTRAINED weights (exported with --allow-untrained): detections, "
+                            "masks and lanes are meaningless")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m perception.run", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--video", required=True, metavar="PATH", help="video file or folder of images")
+    p.add_argument("--video", required=True, metavar="PATH",
+                   help="video file, folder of images, or driving log (.mcap, .bag, ROS 2 bag folder)")
     p.add_argument("--output", metavar="DIR", default=None,
                    help="output folder (default: runs/<input stem>, numbered when it exists)")
-    p.add_argument("--weights", metavar="FILE", default=None, help="checkpoint (.pt) from perception.train")
+    p.add_argument("--weights", metavar="FILE", default=None,
+                   help="checkpoint (.pt) from perception.train, or from deploy.export: .onnx (--backend "
+                        "onnxruntime) or .engine with its .engine.json sidecar (--backend tensorrt)")
     p.add_argument("--weights-sha256", metavar="HEX", default=None, help="expected SHA-256 of --weights")
     p.add_argument("--camera", metavar="FILE", default=None,
                    help="camera file (OpenCV YAML, ROS camera_info YAML): undistortion and distances")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (torch backend)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N input frames")
     p.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
     p.add_argument("--conf", type=float, default=0.3, help="detection score threshold")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate assumed for image folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--lanes", choices=("classical", "network", "off"), default="classical",
+                   help="lane source for tracking (ego lane, offset, curvature): the classical OpenCV finder "
+                        "(default; more accurate than the lightly trained lane head), the network's lane head, "
+                        "or off (the network's per-frame lines, untracked, no ego)")
+    p.add_argument("--topic", default=None,
+                   help="camera topic of a driving log (default: the log's only camera topic)")
+    p.add_argument("--mcap-out", metavar="FILE", default=None,
+                   help="also write an MCAP file (image, Foxglove annotations, per-frame results, plan)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output after the last frame in its frames.jsonl; the video "
+                        "continues in annotated.partN.mp4 (and --mcap-out in FILE.partN.mcap when FILE exists)")
     return p
 
 
@@ -50,10 +71,40 @@ def _default_output_dir(video: str) -> Path:
     return candidate
 
 
+def _resume_setup(args: argparse.Namespace, out_dir: Path) -> tuple[Any, str, Path | None]:
+    """(ResumeState or None, annotated video file name, --mcap-out path) for this run."""
+    from perception.sinks.resume import drop_cut_tail, next_part_path, read_resume_state
+
+    mcap = Path(args.mcap_out) if args.mcap_out else None
+    if mcap is not None:
+        from perception.sources.logs.errors import require
+
+        require("mcap.writer", "--mcap-out")  # fail before any output is written when mcap is missing
+        if mcap.is_dir() or not mcap.parent.is_dir():
+            raise UserInputError(f"--mcap-out {mcap}: not a file in an existing folder")
+    if not args.resume:
+        return None, "annotated.mp4", mcap
+    state = read_resume_state(out_dir)
+    if state.previous_input is not None and Path(state.previous_input).resolve() != Path(args.video).resolve():
+        raise UserInputError(f"--resume: {out_dir} holds results for {state.previous_input}, not {args.video}")
+    drop_cut_tail(out_dir, state)
+    video_name = next_part_path(out_dir / "annotated.mp4", always_part=True).name
+    return state, video_name, (next_part_path(mcap) if mcap is not None else None)
+
+
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None)."""
+    from deploy.metadata import is_artifact_path, read_artifact
     from perception.model import build_multitask_lite, default_weights, load_checkpoint
 
+    if args.weights and is_artifact_path(args.weights):
+        art = read_artifact(args.weights)  # exported file: its metadata carries classes and input size
+        if args.weights_sha256 and art.sha256 != args.weights_sha256.lower():
+            raise UserInputError(f"SHA-256 mismatch for {args.weights}: expected {args.weights_sha256}, "
+                                 f"got {art.sha256}")
+        warning = UNTRAINED_EXPORT_WARNING.format(path=art.path) if art.untrained else None
+        info = {"path": str(art.path), "sha256": art.sha256, "format": art.kind, "metadata": art.metadata}
+        return art, info, warning
     if args.weights:
         loaded = load_checkpoint(args.weights, expected_sha256=args.weights_sha256)
         return loaded.model, {"path": loaded.path, "sha256": loaded.sha256, "metadata": loaded.metadata}, None
@@ -66,16 +117,19 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
 
 
 def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
-    from deploy.runner import OnnxRuntimeRunner, TorchRunner
+    from deploy.metadata import DeployArtifact
+    from deploy.runner import make_runner
 
+    if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine
+        return make_runner(args.backend, model_path=model.path, device=args.device)
     if args.backend == "torch":
-        return TorchRunner(model, device=args.device)
+        return make_runner("torch", model=model, device=args.device)
     if args.backend == "onnxruntime":
         from deploy.onnx_export import export_onnx
 
-        onnx_path = export_onnx(model, out_dir / "model.onnx")
-        return OnnxRuntimeRunner(onnx_path)
-    raise UserInputError(f"backend {args.backend!r} is not available in this version (torch and onnxruntime are)")
+        return make_runner("onnxruntime", model_path=export_onnx(model, out_dir / "model.onnx"), device=args.device)
+    raise UserInputError("--backend tensorrt runs a TensorRT engine: build one with python -m deploy.export "
+                         "--format engine --fp16 (see docs/jetson.md), then pass --weights model.engine")
 
 
 def _load_camera(path: str | None) -> Any:
@@ -87,6 +141,21 @@ def _load_camera(path: str | None) -> Any:
         return load_camera(path)
     except CameraFileError as e:
         raise UserInputError(str(e)) from None
+
+
+def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any) -> Any:
+    """The lane tracker for ``--lanes`` (None for off); a camera it cannot use is a user error."""
+    from calibration import CalibrationError
+    from perception.geometry import first_frames, make_lane_enricher
+    from perception.sources import open_source
+
+    needs_pitch = args.lanes != "off" and (camera is None or not camera.mounting_known)
+    try:
+        return make_lane_enricher(camera, (source.info.width_px, source.info.height_px), args.lanes,
+                                  first_frames(open_source(args.video, fps=args.fps, topic=args.topic))
+                                  if needs_pitch else None)
+    except CalibrationError as e:
+        raise UserInputError(f"lane tracking cannot use this camera: {e}") from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -103,12 +172,19 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"--max-frames must be positive, got {args.max_frames}")
         if not 0.0 <= args.conf <= 1.0:
             raise UserInputError(f"--conf must be in [0, 1], got {args.conf}")
-        source = open_source(args.video, fps=args.fps)
+        source = open_source(args.video, fps=args.fps, topic=args.topic)
         camera = _load_camera(args.camera)
         model, weights_info, warning = _load_model(args)
-        out_dir = Path(args.output) if args.output else _default_output_dir(args.video)
+        if args.output:
+            out_dir = Path(args.output)
+        elif args.resume:  # the run to resume is in the unnumbered default folder
+            out_dir = Path("runs") / (Path(args.video.rstrip("/")).stem or "run")
+        else:
+            out_dir = _default_output_dir(args.video)
+        resume, video_name, mcap_out = _resume_setup(args, out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         runner = _make_runner(args, model, out_dir)
+        lanes = _make_lane_stage(args, camera, source)
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -126,18 +202,32 @@ def main(args: argparse.Namespace) -> int:
              "model": {"input_size_wh": list(cfg.input_size_wh), "det_classes": list(cfg.det_classes),
                        "seg_classes": list(cfg.seg_classes)},
              "calibration": calibration_summary(camera, args.camera)}
-    report = run_pipeline(source, runner, pre, post, PipelineOutputs(out_dir, write_video=not args.no_video),
-                          max_frames=args.max_frames, weights_info=weights_info,
-                          weights_warning="UNTRAINED WEIGHTS" if warning else None, extra_summary=extra,
-                          enrich=make_enricher(camera, pre), progress=not args.no_progress)
+    outputs = PipelineOutputs(out_dir, write_video=not args.no_video, video_name=video_name, mcap=mcap_out)
+    try:
+        report = run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
+                              weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
+                              extra_summary=extra, enrich=make_enricher(camera, pre), progress=not args.no_progress,
+                              resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
+                              lanes=lanes)
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     fps = report.frames_processed / report.wall_time_s if report.wall_time_s else 0.0
     status = "interrupted after" if report.interrupted else "processed"
-    print(f"{status} {report.frames_processed}/{report.frames_read} frames ({report.frames_failed} failed) "
+    if resume is not None:
+        status = f"resumed at frame {report.first_frame}: {status}"
+    whole = (f" (whole run: {report.total_processed}/{report.total_read} frames, {report.total_failed} failed)"
+             if resume is not None else "")
+    print(f"{status} {report.frames_processed}/{report.frames_read} frames ({report.frames_failed} failed){whole} "
           f"in {report.wall_time_s:.1f} s, {fps:.1f} FPS | {report.timer.one_line()} | results in {out_dir}/",
           file=sys.stderr)
     if report.frames_failed:
         print(f"warning: {report.frames_failed} of {report.frames_read} frames could not be decoded and were "
               f"skipped (listed with status 'failed' in frames.jsonl)", file=sys.stderr)
+    damage = getattr(source, "damage", None)
+    if damage:
+        more = f" (+{len(damage) - 1} more notes in summary.json)" if len(damage) > 1 else ""
+        print(f"warning: input damaged, processed up to the damage: {damage[0]}{more}", file=sys.stderr)
     if report.interrupted:
         return 130
     return 0

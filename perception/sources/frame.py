@@ -38,12 +38,15 @@ class Frame:
         timestamp_s: capture time in seconds from the start of the source (or from the log's clock).
         image_bgr: uint8 array (H, W, 3), BGR channel order as OpenCV decodes it.
         source: the SourceInfo of the source it came from.
+        log_time_ns: for frames from a driving log, the log's absolute record time of the message
+            (nanoseconds, the log's own epoch, usually Unix time); None for videos and image folders.
     """
 
     index: int
     timestamp_s: float
     image_bgr: np.ndarray
     source: SourceInfo
+    log_time_ns: int | None = None
 
     @property
     def size_wh(self) -> tuple[int, int]:
@@ -57,3 +60,4 @@ class FailedFrame:
     index: int
     timestamp_s: float
     reason: str
+    log_time_ns: int | None = None

@@ -1,0 +1,190 @@
+"""Lane stage accuracy and stability: TuSimple stills, the real clip, synthetic drives; prints a table, writes JSON.
+
+    python benchmarks/lanes.py [--weights FILE] [--data DIR] [--output benchmarks/out/lanes.json]
+
+Rows (definitions in perception/lanes/metrics.py):
+  * TuSimple accuracy / FP / FN (perception.metrics.lanes.LaneEvaluator) per still, no tracking:
+      - tusimple_sample_512x288 (10 frames): never used to pick a threshold (its score was looked at
+        during development, see README);
+      - tusimple_lanenet (6 frames): the classical thresholds were TUNED on these (and on the Udacity
+        test images), and the network was TRAINED on them: not a held-out score for either source.
+  * solidWhiteRight.mp4 (221 frames, no labels), default mounting: share of frames with both ego lines,
+    std of the frame-to-frame change of lane_offset_m, id flips, lane-change events, ms per frame.
+  * synthetic drives (known camera, known truth): offset and curvature errors, lane-change detection, flips;
+    plus the same drive seen through the default mounting (intrinsics known, height and pitch guessed).
+``--weights`` (a perception.train checkpoint or last.pt) adds the network's lane head as a second source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from calibration import default_camera  # noqa: E402
+from perception.lanes import detect_image_lanes, make_lane_stage  # noqa: E402
+from perception.lanes.metrics import run_stage, synthetic_errors, tusimple_accuracy, video_stats  # noqa: E402
+from perception.lanes.synthetic import drive  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default=None, help="network checkpoint (or perception.train last.pt) for the "
+                                                   "network source; without it only the classical source runs")
+    p.add_argument("--data", default=str(DATA), help="the shared data folder")
+    p.add_argument("--output", default=str(REPO / "benchmarks" / "out" / "lanes.json"))
+    p.add_argument("--synthetic-frames", type=int, default=125, help="frames per synthetic drive (25 fps)")
+    return p
+
+
+def _ramp(t: float, t0: float, t1: float) -> float:
+    return min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+
+
+SCENARIOS = {
+    # name: (car lateral position p(t) in metres (left +), road curvature(t) in 1/m (left +))
+    "curve_400m_drift": (lambda t: 0.5 * math.sin(2 * math.pi * t / 4), lambda t: _ramp(t, 1.0, 2.5) / 400),
+    "curve_250m_right": (lambda t: 0.3, lambda t: -_ramp(t, 0.5, 2.0) / 250),
+    "lane_change_right": (lambda t: -3.6 * _ramp(t, 0.8, 3.3), lambda t: -1 / 1000),
+    "lane_change_left": (lambda t: 3.6 * _ramp(t, 1.0, 3.0), lambda t: 0.0),
+}
+
+
+def tusimple_rows(data: Path, network) -> list[dict]:
+    from datasets import open_dataset
+
+    sets = [("tusimple_sample_512x288", "tusimple", data / "tusimple_sample_512x288",
+             "not tuned on (score seen during development, see README)"),
+            ("tusimple_lanenet", "tusimple_lanenet", data / "tusimple_lanenet_masks" / "data" / "training_data_example",
+             "classical TUNED on it; network TRAINED on it")]
+    rows = []
+    for name, kind, path, note in sets:
+        if not path.exists():
+            rows.append({"data": name, "skipped": f"{path} not found"})
+            continue
+        reader = open_dataset(kind, path, "train")
+        samples = [reader[i] for i in range(len(reader))]
+        sources = [("classical", detect_image_lanes)]
+        if network is not None:
+            sources += [("network (raw lane head)", network),
+                        ("network (fitted on road)", lambda im: detect_image_lanes(im, network_lanes=network(im)))]
+        for source, detect in sources:
+            t0 = time.perf_counter()
+            res = tusimple_accuracy(samples, detect)
+            rows.append({"data": name, "source": source, "note": note, "ms_per_image":
+                         round(1000 * (time.perf_counter() - t0) / len(samples), 1), **res})
+    return rows
+
+
+def video_rows(data: Path, network) -> list[dict]:
+    clip = data / "udacity_lanelines_p1" / "solidWhiteRight.mp4"
+    if not clip.exists():
+        return [{"data": "solidWhiteRight.mp4", "skipped": f"{clip} not found"}]
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    h, w = frames[0].shape[:2]
+    rows = []
+    for source in ["classical"] + (["network"] if network is not None else []):
+        stage = make_lane_stage(None, (w, h), source=source, calibration_frames=frames[:50])
+        t0 = time.perf_counter()
+        records = run_stage(stage, [(i / fps, f) for i, f in enumerate(frames)],
+                            network_lanes=network if source == "network" else None)
+        elapsed = time.perf_counter() - t0
+        rows.append({"data": "solidWhiteRight.mp4", "source": source, **video_stats(records),
+                     "ms_per_frame_stage": stage.summary()["mean_ms"],
+                     "ms_per_frame_total": round(1000 * elapsed / len(frames), 1),
+                     "mounting": stage.summary()["mounting"]})
+    return rows
+
+
+def synthetic_rows(n_frames: int) -> list[dict]:
+    true_cam = default_camera(960, 540).with_mounting(height_m=1.4, pitch_rad=math.radians(2.0))
+    rows = []
+    for name, (car_y, curvature) in SCENARIOS.items():
+        frames = list(drive(true_cam, n_frames, car_y_m=car_y, curvature_1pm=curvature))
+        truth = [{"lane_offset_m": f.lane_offset_m, "curvature_1pm": f.curvature_1pm, "lane_change": f.lane_change}
+                 for f in frames]
+        pairs = [(f.timestamp_s, f.image_bgr) for f in frames]
+        for geometry, camera in (("camera_file", true_cam),
+                                 ("default_mounting", default_camera(960, 540))):  # height 1.5 m, pitch from VP
+            stage = make_lane_stage(camera, (960, 540), calibration_frames=[f.image_bgr for f in frames[:50]])
+            records = run_stage(stage, pairs)
+            rows.append({"data": f"synthetic:{name}", "source": "classical", "geometry": geometry,
+                         "frames": n_frames, **synthetic_errors(records, truth)})
+    return rows
+
+
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(results: dict) -> None:
+    print("\nTuSimple (per still, no tracking)")
+    print(f"  {'data':<26}{'source':<27}{'acc':>7}{'FP':>7}{'FN':>7}{'F1':>7}  note")
+    for r in results["tusimple"]:
+        if "skipped" in r:
+            print(f"  {r['data']:<26}skipped: {r['skipped']}")
+            continue
+        print(f"  {r['data']:<26}{r['source']:<27}{r['tusimple_accuracy']:>7.3f}{r['tusimple_fp']:>7.3f}"
+              f"{r['tusimple_fn']:>7.3f}{r['culane_f1']:>7.3f}  {r['note']}")
+    print("\nReal clip, default mounting (no labels)")
+    print(f"  {'source':<12}{'both ego':>9}{'jitter m':>10}{'id flips':>9}{'changes':>8}{'width m':>8}{'ms/frame':>9}")
+    for r in results["video"]:
+        if "skipped" in r:
+            print(f"  skipped: {r['skipped']}")
+            continue
+        print(f"  {r['source']:<12}{r['both_ego_share']:>9.3f}{_fmt(r['offset_jitter_m'], '.4f'):>10}"
+              f"{r['id_flips']:>9}{len(r['lane_changes']):>8}{_fmt(r['lane_width_median_m'], '.2f'):>8}"
+              f"{r['ms_per_frame_stage']:>9.1f}")
+    print("\nSynthetic drives (truth known)")
+    print(f"  {'drive':<30}{'geometry':<18}{'offset err m mean/max':>22}{'curv err 1/m mean':>19}"
+          f"{'changes exp/det':>17}{'flips':>6}")
+    for r in results["synthetic"]:
+        o, c = r["offset_abs_err_m"], r["curvature_abs_err_1pm"]
+        changes = f"{[d for _, d in r['lane_changes_expected']]}/{[d for _, d in r['lane_changes_detected']]}"
+        print(f"  {r['data']:<30}{r['geometry']:<18}"
+              f"{(_fmt(o and o['mean'], '.3f') + ' / ' + _fmt(o and o['max'], '.3f')):>22}"
+              f"{_fmt(c and c['mean'], '.2e'):>19}{changes:>17}{r['id_flips']:>6}")
+
+
+def main(args: argparse.Namespace) -> int:
+    network = None
+    if args.weights:
+        from perception.lanes.network import network_lane_detector
+
+        network = network_lane_detector(args.weights)
+    data = Path(args.data)
+    results = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
+               "cpus": os.cpu_count(), "python": platform.python_version(), "weights": args.weights,
+               "tusimple": tusimple_rows(data, network), "video": video_rows(data, network),
+               "synthetic": synthetic_rows(args.synthetic_frames)}
+    print_table(results)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))
