@@ -45,7 +45,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N input frames")
     p.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
-    p.add_argument("--conf", type=float, default=0.3, help="detection score threshold")
+    p.add_argument("--conf", type=float, default=None,
+                   help="detection score threshold (default: the shipped weights' validated threshold, else 0.3)")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate assumed for image folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--lanes", choices=("classical", "network", "off"), default="classical",
@@ -112,7 +113,8 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     if record is not None:
         loaded = load_checkpoint(record.path, expected_sha256=record.sha256)
         return loaded.model, {"name": record.name, "path": loaded.path, "sha256": loaded.sha256,
-                              "metadata": loaded.metadata}, None
+                              "score_threshold": record.score_threshold,
+                              "metadata": {k: v for k, v in loaded.metadata.items() if k != "metrics"}}, None
     return build_multitask_lite(seed=0), "untrained", UNTRAINED_WARNING
 
 
@@ -170,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.max_frames is not None and args.max_frames <= 0:
             raise UserInputError(f"--max-frames must be positive, got {args.max_frames}")
-        if not 0.0 <= args.conf <= 1.0:
+        if args.conf is not None and not 0.0 <= args.conf <= 1.0:
             raise UserInputError(f"--conf must be in [0, 1], got {args.conf}")
         source = open_source(args.video, fps=args.fps, topic=args.topic)
         camera = _load_camera(args.camera)
@@ -195,7 +197,10 @@ def main(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     cfg = model.config
     pre = Preprocessor(cfg.input_size_wh, camera=camera)
-    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=args.conf))
+    conf = args.conf
+    if conf is None:
+        conf = weights_info.get("score_threshold", 0.3) if isinstance(weights_info, dict) else 0.3
+    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=conf))
     from perception.geometry import calibration_summary, make_enricher
 
     extra = {"backend": {"name": runner.name, "device": runner.device, "precision": runner.precision},

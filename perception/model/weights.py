@@ -42,6 +42,7 @@ class WeightsRecord:
     det_classes: tuple[str, ...]
     seg_classes: tuple[str, ...]
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics from the model card
+    score_threshold: float = 0.3  # default detection threshold, chosen for best F1 on the validation split
 
     @property
     def path(self) -> Path:
@@ -59,6 +60,7 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
         seg_classes=("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence", "car",
                      "pedestrian", "cyclist"),
         metrics={"camvid_val_miou": 0.3032, "camvid_val_road_iou": 0.7963, "apollo_val_ap50": 0.0442},
+        score_threshold=0.45,
     ),
 }
 DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu12"
