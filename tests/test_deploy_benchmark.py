@@ -46,7 +46,10 @@ def test_network_table_and_json(tmp_path, capsys):
                    "max rel err", "CamVid mIoU", "Apollo AP50"):
         assert column in header
     result = json.loads(out.read_text())
-    assert result["untrained"] is True and result["parity_reference"].startswith("torch fp32")
+    from perception.model import default_weights
+
+    assert result["untrained"] is (default_weights() is None)
+    assert result["parity_reference"].startswith("torch fp32")
     rows = {(r["backend"], r["precision"], r["batch"]): r for r in result["rows"]}
     assert set(rows) == {(b, p, n) for b, p in (("onnxruntime", "fp32"), ("tensorrt", "fp16"), ("torch", "fp16"))
                          for n in (1, 2)}

@@ -61,16 +61,24 @@ def test_export_checkpoint_records_its_hash_and_prints_what_was_built(tmp_path, 
     assert art.metadata["untrained"] is False and art.metadata["batch"] == 1
 
 
-def test_untrained_export_in_a_real_process_is_loud_and_marked(tmp_path):
-    """--allow-untrained, --imgsz and --dynamic-batch end to end, as a user runs it."""
+def test_export_without_weights_uses_default_or_is_loudly_untrained(tmp_path):
+    """--allow-untrained, --imgsz and --dynamic-batch end to end, as a user runs it: the shipped default
+    weights are exported when they exist; otherwise the seeded untrained network, loudly marked."""
+    from perception.model import default_weights
+
     out = tmp_path / "u.onnx"
     proc = run_cli("deploy.export", "--allow-untrained", "--format", "onnx", "--imgsz", "256x512",
                    "--dynamic-batch", "--output", str(out), timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "UNTRAINED" in proc.stderr
     assert "built onnx (fp32)" in proc.stdout
     art = read_artifact(out)
-    assert art.untrained and art.metadata["weights_sha256"] == "untrained"
+    record = default_weights()
+    if record is None:
+        assert "UNTRAINED" in proc.stderr
+        assert art.untrained and art.metadata["weights_sha256"] == "untrained"
+    else:
+        assert "UNTRAINED" not in proc.stderr
+        assert not art.untrained and art.metadata["weights_sha256"] == record.sha256
     assert art.config.input_size_wh == (512, 256) and art.metadata["batch"] == "dynamic"
     runner = OnnxRuntimeRunner(out)
     res = runner(np.zeros((2, 3, 256, 512), np.uint8))

@@ -68,7 +68,8 @@ def lane_camera(camera: CameraModel | None, size_wh: tuple[int, int],
     pitch = yaw = 0.0
     source, used = "zero", 0
     if calibration_frames is not None:
-        frames = list(calibration_frames)
+        # only frames of the stream's size (image folders may mix sizes)
+        frames = [f for f in calibration_frames if f.shape[:2] == (size_wh[1], size_wh[0])]
         for params in (LaneLineParams(), RELAXED_LANE_PARAMS):  # the relaxed search only when the default fails
             estimate = estimate_pitch_yaw(frames, base, params)
             if estimate.frames_used >= min(MIN_PITCH_FRAMES, len(frames)) and estimate.frames_used > 0:
