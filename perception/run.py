@@ -200,7 +200,9 @@ def main(args: argparse.Namespace) -> int:
     conf = args.conf
     if conf is None:
         conf = weights_info.get("score_threshold", 0.3) if isinstance(weights_info, dict) else 0.3
-    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=conf))
+    # The classical lane finder replaces the lane head's lines: skip decoding them.
+    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=conf),
+                         decode_lane_head=args.lanes != "classical")
     from perception.geometry import calibration_summary, make_enricher
 
     extra = {"backend": {"name": runner.name, "device": runner.device, "precision": runner.precision},

@@ -20,11 +20,13 @@ class Postprocessor:
     """Decode one image's outputs (dict of numpy arrays without the batch axis) into a FrameResult."""
 
     def __init__(self, model_config: ModelConfig, preprocessor: Preprocessor,
-                 det: DetectionDecodeConfig = DetectionDecodeConfig(), lanes: LaneDecodeConfig = LaneDecodeConfig()):
+                 det: DetectionDecodeConfig = DetectionDecodeConfig(), lanes: LaneDecodeConfig = LaneDecodeConfig(),
+                 decode_lane_head: bool = True):
         self.model_config = model_config
         self.pre = preprocessor
         self.det_config = det
         self.lane_config = lanes
+        self.decode_lane_head = decode_lane_head  # False when another lane source replaces the head's lines
 
     def __call__(self, out: dict[str, np.ndarray], params: LetterboxParams, frame: int,
                  timestamp_s: float) -> FrameResult:
@@ -41,7 +43,8 @@ class Postprocessor:
         grid = self.pre.src_grid_in_net(params, DENSE_DOWNSAMPLE)
         result.seg_labels = labels_to_src(seg_labels_small(out["seg_logits"]), grid)
         result.seg_fractions = class_fractions(result.seg_labels, self.model_config.seg_classes)
-        result.lanes = decode_lanes(out["lane_logits"][0], DENSE_DOWNSAMPLE, params.valid_region_net(),
-                                    lambda p: self.pre.src_from_net(p, params), params.src_size_wh[0],
-                                    self.lane_config)
+        if self.decode_lane_head:
+            result.lanes = decode_lanes(out["lane_logits"][0], DENSE_DOWNSAMPLE, params.valid_region_net(),
+                                        lambda p: self.pre.src_from_net(p, params), params.src_size_wh[0],
+                                        self.lane_config)
         return result

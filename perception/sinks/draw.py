@@ -22,9 +22,12 @@ def draw_result(image_bgr: np.ndarray, result: FrameResult, *, road_class: int |
     """Return a copy of ``image_bgr`` with the result drawn on it (the input is not modified)."""
     out = image_bgr.copy()
     if road_class is not None and result.seg_labels is not None:
-        road = result.seg_labels == road_class
+        road = (result.seg_labels == road_class).view(np.uint8)
         if road.any():
-            out[road] = (out[road] * (1 - ROAD_ALPHA) + ROAD_TINT_BGR * ROAD_ALPHA).astype(np.uint8)
+            tint = np.empty_like(out)
+            tint[:] = ROAD_TINT_BGR.astype(np.uint8)
+            blended = cv2.addWeighted(out, 1 - ROAD_ALPHA, tint, ROAD_ALPHA, 0.0)
+            cv2.copyTo(blended, road, out)
     for lane in result.lanes:
         pts = np.round(lane.points_xy).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], False, LANE_COLOURS.get(lane.side, (180, 180, 180)), 3, cv2.LINE_AA)

@@ -1,0 +1,47 @@
+"""perception.run gives the same detections with onnxruntime as with torch on the real clip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from conftest import CLIP, need, run_cli
+
+MARGIN = 0.01  # boxes this close to the threshold may fall on either side of it in one backend
+
+
+def _detections(out_dir):
+    return [json.loads(line)["detections"] for line in (out_dir / "frames.jsonl").read_text().splitlines()]
+
+
+def _iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_onnxruntime_and_torch_agree_on_detections(tmp_path):
+    clip = need(CLIP)
+    runs = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        proc = run_cli("perception.run", "--video", str(clip), "--backend", backend, "--output", str(out),
+                       "--max-frames", "15", "--conf", "0.3", "--lanes", "off", "--no-video", "--no-progress")
+        assert proc.returncode == 0, proc.stderr
+        runs[backend] = _detections(out)
+    compared = 0
+    for dets_a, dets_b in zip(runs["torch"], runs["onnxruntime"]):
+        for one, other in ((dets_a, dets_b), (dets_b, dets_a)):
+            for d in one:
+                if d["score"] < 0.3 + MARGIN:
+                    continue
+                match = [e for e in other if e["label"] == d["label"] and _iou(d["box_xyxy"], e["box_xyxy"]) > 0.99]
+                assert match, (d, other)
+                assert abs(match[0]["score"] - d["score"]) < 1e-3
+                compared += 1
+    assert compared > 0
+    summary = json.loads((tmp_path / "onnxruntime" / "summary.json").read_text())
+    assert summary["backend"]["name"] == "onnxruntime"
+    assert np.isfinite(summary["fps"])
