@@ -51,19 +51,19 @@ class WeightsRecord:
 
 # Weights shipped with the package, by name (see MODEL_CARD.md for data, command and metrics).
 PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
-    "multitask_lite_cpu12": WeightsRecord(
-        name="multitask_lite_cpu12",
-        file_name="multitask_lite_cpu12-975c9496.pt",
-        sha256="975c9496aad5d3d65b3c22d47aa6a5f23cbb274ac599e066d81deff5dad14e7b",
+    "multitask_lite_cpu40": WeightsRecord(
+        name="multitask_lite_cpu40",
+        file_name="multitask_lite_cpu40-cafacf87.pt",
+        sha256="cafacf8789691d60102695659fd40fab498e0a9dde9696c666516518b335ee41",
         input_size_wh=(640, 384),
         det_classes=("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone"),
         seg_classes=("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence", "car",
                      "pedestrian", "cyclist"),
-        metrics={"camvid_val_miou": 0.3032, "camvid_val_road_iou": 0.7963, "apollo_val_ap50": 0.0442},
+        metrics={"camvid_val_miou": 0.4176, "camvid_val_road_iou": 0.9280, "apollo_val_ap50": 0.1184},
         score_threshold=0.45,
     ),
 }
-DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu12"
+DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu40"
 
 
 @dataclass(frozen=True)
