@@ -31,17 +31,27 @@ def make_enricher(camera: Any | None, pre: Preprocessor) -> Callable[[FrameResul
     """Return a per-frame function that fills ``distance_m`` on detections, or None without a mounting."""
     if camera is None or not camera.mounting_known:
         return None
-    from calibration.ground import road_from_pixel
 
     def enrich(result: FrameResult) -> None:
         if not result.detections:
             return
         boxes = np.array([d.box_xyxy for d in result.detections], dtype=np.float64)
-        road_xy_m = road_from_pixel(camera, _undistort_bottom_centres(boxes, camera))  # (N, 2), NaN above horizon
+        road_xy_m = road_xy_from_boxes(camera, boxes)  # (N, 2), NaN above horizon
         for det, x_m in zip(result.detections, road_xy_m[:, 0]):
             det.distance_m = float(x_m) if np.isfinite(x_m) else None
 
     return enrich
+
+
+def road_xy_from_boxes(camera: Any, boxes_xyxy: np.ndarray) -> np.ndarray:
+    """Road points float64[N, 2] (x forward, y left, metres; calibration road frame) below the bottom centres
+    of raw-pixel boxes float[N, 4] xyxy; NaN rows for box bottoms at or above the horizon."""
+    from calibration.ground import road_from_pixel
+
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros((0, 2))
+    return road_from_pixel(camera, _undistort_bottom_centres(boxes, camera))
 
 
 def _undistort_bottom_centres(boxes_xyxy: np.ndarray, camera: Any) -> np.ndarray:

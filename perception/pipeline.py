@@ -105,7 +105,12 @@ def _log_time_ns(item: Any) -> int:
 def _plan_text(result: FrameResult | None) -> str:
     if result is None:
         return "n/a (frame failed)"
-    return (result.plan.get("action") or "-") if result.plan else "n/a (no planner)"
+    if not result.plan:
+        return "n/a (no planner)"
+    text = result.plan.get("action") or "-"
+    if result.plan.get("vetoed"):
+        text += f" (VETO of {result.plan.get('policy_action')}: {result.plan.get('reason')})"
+    return text
 
 
 def _failed_image(size_wh: tuple[int, int], index: int) -> np.ndarray:
@@ -262,6 +267,8 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
         source.close()
         if lanes is not None and hasattr(lanes, "summary"):
             extra_summary = {**(extra_summary or {}), "lanes": lanes.summary()}
+        if enrich is not None and hasattr(enrich, "summary"):
+            extra_summary = {**(extra_summary or {}), **enrich.summary()}
         summary = build_summary(report, source, outputs, weights_info, extra_summary or {}, state=state)
         write_json_atomic(outputs.summary, summary)
     return report

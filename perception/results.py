@@ -15,6 +15,10 @@ class Detection:
     box_xyxy: (x1, y1, x2, y2) in original image pixels, edge coordinates (0 <= x1 < x2 <= W).
     distance_m: longitudinal distance on the road to the box's bottom centre, when the camera is
         calibrated with a known mounting; otherwise None.
+    track_id / track_age_frames: from the tracker (None until the track is confirmed).
+    ground_xy_m: (x forward, y left) road position of the box's bottom centre, metres (calibration road frame),
+        for tracked boxes when a mounting is known (``--camera``, or the lane stage's default mounting).
+    velocity_xy_mps: the track's road velocity relative to the ego (m/s, same axes), once 5 positions exist.
     """
 
     label: str
@@ -23,11 +27,19 @@ class Detection:
     box_xyxy: tuple[float, float, float, float]
     track_id: int | None = None
     distance_m: float | None = None
+    track_age_frames: int | None = None
+    ground_xy_m: tuple[float, float] | None = None
+    velocity_xy_mps: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        def rounded(v: Any) -> Any:
+            return None if v is None else [round(float(x), 2) for x in v]
+
         return {"label": self.label, "class_id": self.class_id, "score": round(self.score, 4),
                 "box_xyxy": [round(float(v), 2) for v in self.box_xyxy], "track_id": self.track_id,
-                "distance_m": None if self.distance_m is None else round(float(self.distance_m), 2)}
+                "distance_m": None if self.distance_m is None else round(float(self.distance_m), 2),
+                "track_age_frames": self.track_age_frames, "ground_xy_m": rounded(self.ground_xy_m),
+                "velocity_xy_mps": rounded(self.velocity_xy_mps)}
 
 
 @dataclass

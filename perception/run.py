@@ -57,6 +57,13 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="camera topic of a driving log (default: the log's only camera topic)")
     p.add_argument("--mcap-out", metavar="FILE", default=None,
                    help="also write an MCAP file (image, Foxglove annotations, per-frame results, plan)")
+    p.add_argument("--planner", choices=("on", "off"), default="on",
+                   help="behaviour planner on tracked vehicles and lanes (plan in frames.jsonl and the HUD)")
+    p.add_argument("--planner-policy", metavar="FILE", default=None,
+                   help="policy.pt from perception.planning.train (default: the shipped policy)")
+    p.add_argument("--ego-speed-mps", type=float, default=25.0,
+                   help="ego speed the planner assumes (a video carries no speed)")
+    p.add_argument("--no-veto", action="store_true", help="let the policy act without the rule-based safety veto")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --output after the last frame in its frames.jsonl; the video "
                         "continues in annotated.partN.mp4 (and --mcap-out in FILE.partN.mcap when FILE exists)")
@@ -134,6 +141,44 @@ def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
                          "--format engine --fp16 (see docs/jetson.md), then pass --weights model.engine")
 
 
+def _load_policy(args: argparse.Namespace) -> Any:
+    if args.planner == "off":
+        return None
+    if args.ego_speed_mps < 0 or args.ego_speed_mps > 60:
+        raise UserInputError(f"--ego-speed-mps must be in [0, 60], got {args.ego_speed_mps}")
+    from perception.planning.policy import load_policy
+
+    return load_policy(args.planner_policy)
+
+
+def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, policy: Any, conf: float) -> Any:
+    """distances (with --camera) -> tracking -> planning, as one per-frame callable.
+
+    Ground positions for tracks and the planner use the --camera mounting, else the lane stage's default
+    mounting (summary.json says which); ``distance_m`` stays tied to --camera.
+    """
+    from perception.geometry import make_enricher
+    from perception.stages import FrameStages
+    from perception.tracking import TrackingStage
+
+    ground_camera, ground_source = None, "none"
+    if camera is not None and camera.mounting_known:
+        ground_camera, ground_source = camera, "camera_file"
+    elif lanes is not None and hasattr(lanes, "lane_cam"):
+        ground_camera, ground_source = lanes.lane_cam.camera, lanes.lane_cam.geometry
+    tracking = TrackingStage(conf, ground_camera)
+    tracking.ground_source = ground_source
+    planning = None
+    if policy is not None:
+        from perception.planning.stage import PlanningStage
+        from perception.planning.veto import SafetyVeto
+
+        planning = PlanningStage(policy, veto=None if args.no_veto else SafetyVeto(), ego_speed_mps=args.ego_speed_mps)
+    stages = FrameStages([("distances", make_enricher(camera, pre)), ("tracking", tracking), ("planning", planning)])
+    stages.decode_threshold = tracking.decode_threshold
+    return stages
+
+
 def _load_camera(path: str | None) -> Any:
     if path is None:
         return None
@@ -187,6 +232,7 @@ def main(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         runner = _make_runner(args, model, out_dir)
         lanes = _make_lane_stage(args, camera, source)
+        policy = _load_policy(args)
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -201,9 +247,11 @@ def main(args: argparse.Namespace) -> int:
     if conf is None:
         conf = weights_info.get("score_threshold", 0.3) if isinstance(weights_info, dict) else 0.3
     # The classical lane finder replaces the lane head's lines: skip decoding them.
-    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=conf),
+    stages = _make_stages(args, camera, pre, lanes, policy, conf)
+    # The tracker reads boxes down to its low threshold (ByteTrack); it keeps weaker boxes only inside tracks.
+    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=stages.decode_threshold),
                          decode_lane_head=args.lanes != "classical")
-    from perception.geometry import calibration_summary, make_enricher
+    from perception.geometry import calibration_summary
 
     extra = {"backend": {"name": runner.name, "device": runner.device, "precision": runner.precision},
              "model": {"input_size_wh": list(cfg.input_size_wh), "det_classes": list(cfg.det_classes),
@@ -213,7 +261,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         report = run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
                               weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
-                              extra_summary=extra, enrich=make_enricher(camera, pre), progress=not args.no_progress,
+                              extra_summary=extra, enrich=stages, progress=not args.no_progress,
                               resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
                               lanes=lanes)
     except UserInputError as e:

@@ -1,0 +1,65 @@
+"""Planner training configuration: one dataclass (YAML + CLI overrides), unknown keys rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perception.config import config_from_dict
+from perception.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """stable-baselines3 DQN hyper-parameters (names as in SB3)."""
+
+    net_arch: tuple[int, ...] = (256, 256)   # hidden widths of the Q-network MLP
+    learning_rate: float = 5e-4              # Adam step size
+    buffer_size: int = 15_000                # replay buffer capacity (transitions)
+    learning_starts: int = 200               # transitions collected before the first update
+    batch_size: int = 32                     # transitions per gradient step
+    gamma: float = 0.8                       # discount per policy step (1 step = 1 s in highway-fast-v0)
+    train_freq: int = 1                      # environment steps (per env) between updates
+    gradient_steps: int = 1                  # gradient steps per update
+    target_update_interval: int = 50         # environment steps between target-network copies
+    exploration_fraction: float = 0.7        # share of training over which epsilon decays
+    exploration_final_eps: float = 0.05      # epsilon after the decay
+
+
+@dataclass(frozen=True)
+class PlannerTrainConfig:
+    """Every field can be set in the YAML file given with ``--config``."""
+
+    env_id: str = "highway-fast-v0"          # gymnasium id registered by highway-env
+    total_timesteps: int = 60_000            # environment transitions over all envs
+    n_envs: int = 2                          # parallel simulator processes (one per core)
+    seed: int = 0                            # seeds envs, network init and exploration
+    observation_noise: bool = False          # train on observations perturbed by the perception noise model
+    checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
+    eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
+    device: str = "cpu"                      # torch device for the Q-network
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+
+    def __post_init__(self) -> None:
+        if self.total_timesteps <= 0 or self.n_envs <= 0:
+            raise ConfigError("total_timesteps and n_envs must be positive")
+
+
+def load_planner_config(path: str | Path | None, overrides: dict | None = None) -> PlannerTrainConfig:
+    """Read a YAML config (or the defaults) and apply ``overrides``; unknown keys raise ConfigError."""
+    import yaml
+
+    data: dict = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of keys to values")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return config_from_dict(PlannerTrainConfig, data, where=where)

@@ -1,0 +1,69 @@
+"""highway-env environments for training and evaluation (imports gymnasium/highway-env when called)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from perception.errors import UserInputError
+from perception.planning.noise import PerceptionNoise
+from perception.planning.observation import KinematicsObservation
+
+ENV_IDS = ("highway-fast-v0", "highway-v0", "merge-v0", "roundabout-v0")
+
+
+def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None) -> Any:
+    """A gymnasium env with highway-env's defaults for ``env_id``; observations perturbed by ``noise`` if given.
+
+    The observation is checked against :class:`KinematicsObservation` (ours is the contract the video
+    pipeline fills); a mismatch in the simulator's config raises instead of training on another layout.
+    """
+    import gymnasium as gym
+    import highway_env  # noqa: F401  (registers the environments)
+
+    if env_id not in ENV_IDS:
+        raise UserInputError(f"--env {env_id!r} is not supported (choose from {', '.join(ENV_IDS)})")
+    env = gym.make(env_id)
+    obs_config = env.unwrapped.config["observation"]
+    if obs_config.get("type") != "Kinematics" or set(obs_config) - {"type"}:
+        raise UserInputError(f"{env_id}: observation config {obs_config} is not the default Kinematics layout")
+    if noise is not None:
+        env = NoisyObservation(env, noise, KinematicsObservation(), seed=seed)
+    return env
+
+
+def idm_ego(env: Any) -> None:
+    """Make the ego vehicle drive itself with highway-env's IDM (speed) and MOBIL (lane change) models.
+
+    Call after every ``reset``; actions passed to ``step`` are then ignored by the ego.
+    """
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    base = env.unwrapped
+    old = base.vehicle
+    new = IDMVehicle.create_from(old)
+    base.road.vehicles[base.road.vehicles.index(old)] = new
+    base.controlled_vehicles[base.controlled_vehicles.index(old)] = new
+
+
+def _observation_wrapper() -> type:
+    import gymnasium as gym
+
+    class _Noisy(gym.ObservationWrapper):
+        def __init__(self, env: Any, noise: PerceptionNoise, contract: KinematicsObservation,
+                     seed: int | None = None) -> None:
+            super().__init__(env)
+            self.noise, self.contract = noise, contract
+            self.rng = np.random.default_rng(seed)
+
+        def observation(self, observation: np.ndarray) -> np.ndarray:
+            return self.noise.apply(self.contract, observation, self.rng)
+
+    return _Noisy
+
+
+def NoisyObservation(env: Any, noise: PerceptionNoise, contract: KinematicsObservation,  # noqa: N802
+                     seed: int | None = None) -> Any:
+    """``env`` wrapped so each observation passes through ``noise`` (a gymnasium ObservationWrapper)."""
+    return _observation_wrapper()(env, noise, contract, seed)

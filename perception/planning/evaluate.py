@@ -1,0 +1,199 @@
+"""Evaluate the planner policy against highway-env's IDM/MOBIL driver and a random driver.
+
+    python -m perception.planning.evaluate [--episodes 50] [--policy FILE] [--env highway-fast-v0]
+                                           [--output runs/planner_eval] [--workers 2] [--no-noise]
+
+Every agent drives the same episode seeds (10000, 10001, ...). Agents: ``policy`` (the Q-network, greedy),
+``policy+veto`` (with the rule-based safety veto), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
+``random`` (uniform actions). Unless ``--no-noise``, ``policy`` and ``policy+veto`` run again on observations
+perturbed by the perception noise model (``perception.planning.noise``); ``idm`` reads the simulator's
+true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
+Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
+``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``,
+``veto_rate`` (share of steps the veto overrode the policy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perception.errors import UserInputError
+
+AGENTS = ("policy", "policy+veto", "idm", "random")
+
+
+class Agent:
+    """Chooses an action per step. ``reset(env)`` is called after every env reset."""
+
+    name = "agent"
+
+    def reset(self, env: Any) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> tuple[int, bool]:
+        """(action index, whether a veto overrode the policy)."""
+        raise NotImplementedError
+
+
+class PolicyAgent(Agent):
+    def __init__(self, policy_path: str | None, veto: bool) -> None:
+        from perception.planning.policy import load_policy
+        from perception.planning.veto import SafetyVeto
+
+        self.policy = load_policy(policy_path)
+        self.veto = SafetyVeto() if veto else None
+        self.name = "policy+veto" if veto else "policy"
+
+    def act(self, obs: np.ndarray) -> tuple[int, bool]:
+        action = self.policy.act(obs)
+        if self.veto is None:
+            return action, False
+        decision = self.veto.check(obs, action)
+        return decision.action, decision.vetoed
+
+
+class IdmAgent(Agent):
+    name = "idm"
+
+    def reset(self, env: Any) -> None:
+        from perception.planning.envs import idm_ego
+
+        idm_ego(env)
+
+    def act(self, obs: np.ndarray) -> tuple[int, bool]:
+        return 1, False  # ignored: the IDM/MOBIL ego decides for itself
+
+
+class RandomAgent(Agent):
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray) -> tuple[int, bool]:
+        return int(self.rng.integers(5)), False
+
+
+def make_agent(name: str, policy_path: str | None = None) -> Agent:
+    if name == "policy":
+        return PolicyAgent(policy_path, veto=False)
+    if name == "policy+veto":
+        return PolicyAgent(policy_path, veto=True)
+    if name == "idm":
+        return IdmAgent()
+    if name == "random":
+        return RandomAgent()
+    raise UserInputError(f"unknown agent {name!r} (choose from {', '.join(AGENTS)})")
+
+
+def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_000, noise: bool = False) -> dict:
+    """Drive ``episodes`` episodes with seeds seed, seed+1, ...; returns the metrics dict."""
+    from perception.planning.envs import make_env
+    from perception.planning.noise import PerceptionNoise
+
+    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed)
+    crashes, returns, lane_changes, speeds, steps, vetoes = 0, [], [], [], 0, 0
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        agent.reset(env)
+        obs = env.unwrapped.observation_type.observe() if isinstance(agent, IdmAgent) else obs
+        lane = env.unwrapped.vehicle.lane_index[2]
+        total, changes, done, info = 0.0, 0, False, {}
+        while not done:
+            action, vetoed = agent.act(obs)
+            vetoes += vetoed
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            speeds.append(float(info["speed"]))
+            steps += 1
+            new_lane = env.unwrapped.vehicle.lane_index[2]
+            changes += new_lane != lane
+            lane = new_lane
+            done = terminated or truncated
+        crashes += bool(info.get("crashed"))
+        returns.append(total)
+        lane_changes.append(changes)
+    env.close()
+    return {"episodes": episodes, "crash_rate": crashes / episodes, "mean_speed_mps": float(np.mean(speeds)),
+            "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+            "lane_changes_per_episode": float(np.mean(lane_changes)), "mean_episode_steps": steps / episodes,
+            "veto_rate": vetoes / steps if steps else 0.0}
+
+
+def _job(job: tuple[str, str | None, str, int, int, bool]) -> tuple[str, bool, dict]:
+    name, policy_path, env_id, episodes, seed, noise = job
+    return name, noise, evaluate_agent(make_agent(name, policy_path), env_id, episodes, seed=seed, noise=noise)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m perception.planning.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--policy", default=None, help="policy.pt file (default: the shipped policy)")
+    p.add_argument("--env", default="highway-fast-v0")
+    p.add_argument("--agents", default=",".join(AGENTS), help=f"comma-separated subset of {','.join(AGENTS)}")
+    p.add_argument("--seed", type=int, default=10_000, help="first episode seed")
+    p.add_argument("--no-noise", action="store_true", help="skip the runs with perception noise")
+    p.add_argument("--workers", type=int, default=2, help="processes (one agent per process)")
+    p.add_argument("--output", default="runs/planner_eval")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.episodes <= 0:
+        raise UserInputError("--episodes must be positive")
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    for a in agents:
+        if a not in AGENTS:
+            raise UserInputError(f"--agents: unknown agent {a!r} (choose from {', '.join(AGENTS)})")
+    try:
+        import highway_env  # noqa: F401
+    except ImportError:
+        raise UserInputError("planner evaluation needs the rl extra: pip install -e '.[rl]'") from None
+    if any(a.startswith("policy") for a in agents):
+        from perception.planning.policy import load_policy
+
+        policy = load_policy(args.policy)  # fail early, with the one-line reason
+    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False) for a in agents]
+    if not args.no_noise:
+        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True) for a in agents if a.startswith("policy")]
+    results: dict[str, dict] = {}
+    if args.workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            done = list(pool.map(_job, jobs))
+    else:
+        done = [_job(j) for j in jobs]
+    for name, noise, metrics in done:
+        results[name + (" (noisy obs)" if noise else "")] = metrics
+    report = {"env": args.env, "episodes": args.episodes, "first_seed": args.seed,
+              "policy": None if not any(a.startswith("policy") for a in agents) else
+              {"path": policy.path, "sha256": policy.sha256}, "agents": results}
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "planner_eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    header = f"{'agent':<26}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'lane chg/ep':>13}{'veto rate':>11}"
+    print(header)
+    for name, m in results.items():
+        print(f"{name:<26}{m['crash_rate']:>11.2%}{m['mean_speed_mps']:>11.2f}{m['mean_return']:>9.2f}"
+              f"{m['lane_changes_per_episode']:>13.2f}{m['veto_rate']:>11.2%}")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        return main(args)
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,70 @@
+"""The planning stage of the pipeline: tracks + lanes -> observation -> policy -> safety veto -> ``plan``.
+
+Per frame it builds the :class:`KinematicsObservation` from the tracked vehicles that have a road position
+(``ground_xy_m``; velocity relative to the ego, 0 until the track has one), the ego lane implied by the lane
+stage and an assumed ego speed, and writes ``result.plan``::
+
+    {"action": "FASTER", "policy_action": "FASTER", "vetoed": false, "reason": "policy",
+     "vehicles_observed": 2, "ego_lane_index": 1}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perception.planning.observation import KinematicsObservation
+from perception.planning.policy import Policy
+from perception.planning.veto import SafetyVeto
+from perception.results import FrameResult
+
+VEHICLE_LABELS = ("car", "truck", "bus", "motorcyclist")  # detections the simulator would model as vehicles
+DEFAULT_EGO_SPEED_MPS = 25.0  # assumed ego speed on video (no vehicle bus); highway-env's initial speed
+
+
+class PlanningStage:
+    """Callable per frame after tracking: ``stage(result)`` sets ``result.plan``."""
+
+    def __init__(self, policy: Policy, *, veto: SafetyVeto | None = SafetyVeto(),
+                 ego_speed_mps: float = DEFAULT_EGO_SPEED_MPS,
+                 contract: KinematicsObservation = KinematicsObservation()) -> None:
+        self.policy, self.veto, self.contract = policy, veto, contract
+        self.ego_speed_mps = ego_speed_mps
+        self.counts: dict[str, int] = {}
+        self.vetoes = 0
+        self.frames = 0
+
+    def ego_lane_index(self, result: FrameResult) -> int:
+        """Lane index (0 = leftmost of ``lanes_count``) from the neighbour lines the lane stage saw."""
+        sides = {lane.side for lane in result.lanes}
+        n = self.contract.lanes_count
+        if "left_left" in sides and "right_right" not in sides:
+            return n - 1
+        if "right_right" in sides and "left_left" not in sides:
+            return 0
+        return n // 2
+
+    def __call__(self, result: FrameResult) -> None:
+        tracks = [(d.ground_xy_m[0], d.ground_xy_m[1], *(d.velocity_xy_mps or (0.0, 0.0)))
+                  for d in result.detections
+                  if d.track_id is not None and d.ground_xy_m is not None and d.label in VEHICLE_LABELS]
+        lane = self.ego_lane_index(result)
+        obs = self.contract.from_road_tracks(tracks, ego_speed_mps=self.ego_speed_mps, ego_lane_index=lane)
+        action = self.policy.act(obs)
+        if self.veto is not None:
+            decision = self.veto.check(obs, action, self.contract)
+            plan = decision.to_json(action)
+        else:
+            from perception.planning.policy import ACTIONS
+
+            plan = {"action": ACTIONS[action], "policy_action": ACTIONS[action], "vetoed": False, "reason": "policy"}
+        plan["vehicles_observed"] = int(round(float(obs[1:, 0].sum())))
+        plan["ego_lane_index"] = lane
+        result.plan = plan
+        self.frames += 1
+        self.vetoes += plan["vetoed"]
+        self.counts[plan["action"]] = self.counts.get(plan["action"], 0) + 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"policy": self.policy.path, "policy_sha256": self.policy.sha256, "veto": self.veto is not None,
+                "ego_speed_mps_assumed": self.ego_speed_mps, "frames": self.frames, "vetoed_frames": self.vetoes,
+                "actions": dict(sorted(self.counts.items()))}

@@ -1,0 +1,191 @@
+"""Train the behaviour planner with stable-baselines3 DQN in highway-env.
+
+    python -m perception.planning.train [--config planner.yaml] [--output runs/planner] [--timesteps N]
+                                        [--n-envs N] [--seed N] [--noise]
+
+Writes into the output folder: ``config.yaml``; ``monitor/*.monitor.csv`` (one row per episode per env);
+``progress.csv`` (SB3 training log); ``checkpoints/step_<N>.zip`` (SB3 checkpoints); ``policy.pt`` (the
+Q-network as a plain tensor file, what ``perception.run`` and ``perception.planning.evaluate`` load);
+``learning_curve.png``; ``train_summary.json`` (steps, wall time, quick evaluation).
+Exit codes: 0 done, 2 bad input, 130 interrupted (policy.pt then holds the weights reached so far).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from perception.errors import UserInputError
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m perception.planning.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=None, help="YAML file with PlannerTrainConfig fields")
+    p.add_argument("--output", default="runs/planner", help="output folder")
+    p.add_argument("--timesteps", type=int, default=None, help="total environment transitions")
+    p.add_argument("--n-envs", type=int, default=None, help="parallel simulator processes")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--noise", action="store_true", default=None,
+                   help="train on observations perturbed by the perception noise model")
+    p.add_argument("--eval-episodes", type=int, default=None, help="quick evaluation after training")
+    return p
+
+
+def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str) -> Any:
+    from stable_baselines3.common.monitor import Monitor
+
+    from perception.planning.envs import make_env
+    from perception.planning.noise import PerceptionNoise
+
+    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed)
+    return Monitor(env, monitor_path, info_keywords=("crashed", "speed"))
+
+
+def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict[str, Any]:
+    """Plot episode return / crash share (rolling means) against transitions; returns the last window's means."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    episodes = []
+    for f in sorted(monitor_dir.glob("*.monitor.csv")):
+        with f.open() as fh:
+            fh.readline()  # JSON header line
+            for row in csv.DictReader(fh):
+                episodes.append((float(row["t"]), float(row["r"]), int(row["l"]), row["crashed"] == "True"))
+    if not episodes:
+        return {}
+    episodes.sort()
+    steps = np.cumsum([e[2] for e in episodes])
+    ret = np.array([e[1] for e in episodes])
+    crash = np.array([e[3] for e in episodes], dtype=float)
+    kernel = np.ones(min(window, len(ret))) / min(window, len(ret))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].plot(steps, ret, ".", alpha=0.2, label="episode")
+    axes[0].plot(steps[len(kernel) - 1:], np.convolve(ret, kernel, "valid"), label=f"mean of {len(kernel)}")
+    axes[0].set(xlabel="transitions", ylabel="episode return", title="return")
+    axes[0].legend()
+    axes[1].plot(steps[len(kernel) - 1:], np.convolve(crash, kernel, "valid"))
+    axes[1].set(xlabel="transitions", ylabel="share of episodes", title="crashes (rolling)", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return {"episodes": len(episodes), "last_window_mean_return": float(ret[-len(kernel):].mean()),
+            "last_window_crash_rate": float(crash[-len(kernel):].mean())}
+
+
+def main(args: argparse.Namespace) -> int:
+    from perception.config import config_to_dict
+    from perception.planning.config import load_planner_config
+
+    config = load_planner_config(args.config, {"total_timesteps": args.timesteps, "n_envs": args.n_envs,
+                                               "seed": args.seed, "observation_noise": args.noise,
+                                               "eval_episodes": args.eval_episodes})
+    try:
+        import stable_baselines3  # noqa: F401
+        import highway_env  # noqa: F401
+    except ImportError as e:
+        raise UserInputError(f"planner training needs the rl extra: pip install -e '.[rl]' ({e.name} missing)") \
+            from None
+    import torch
+    import yaml
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from perception.planning.observation import KinematicsObservation
+    from perception.planning.policy import policy_from_sb3, save_policy
+
+    out = Path(args.output)
+    (out / "monitor").mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    torch.set_num_threads(1)
+    factories = [functools.partial(_make_monitored, config.env_id, config.observation_noise, config.seed + i,
+                                   str(out / "monitor" / f"env{i}")) for i in range(config.n_envs)]
+    vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
+    venv = vec_cls(factories)
+    venv.seed(config.seed)
+    d = config.dqn
+    model = DQN("MlpPolicy", venv, policy_kwargs={"net_arch": list(d.net_arch)}, learning_rate=d.learning_rate,
+                buffer_size=d.buffer_size, learning_starts=d.learning_starts, batch_size=d.batch_size,
+                gamma=d.gamma, train_freq=d.train_freq, gradient_steps=d.gradient_steps,
+                target_update_interval=d.target_update_interval, exploration_fraction=d.exploration_fraction,
+                exploration_final_eps=d.exploration_final_eps, seed=config.seed, device=config.device, verbose=0)
+    model.set_logger(configure(str(out), ["csv"]))
+    callbacks = [_Progress(config.total_timesteps)]
+    if config.checkpoint_every > 0:
+        callbacks.append(CheckpointCallback(max(1, config.checkpoint_every // config.n_envs),
+                                            str(out / "checkpoints"), name_prefix="step"))
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        model.learn(total_timesteps=config.total_timesteps, callback=callbacks)
+    except KeyboardInterrupt:
+        interrupted = True
+    wall_s = time.perf_counter() - t0
+    venv.close()
+    state, net_arch = policy_from_sb3(model)
+    metadata = {"trained_by": "python -m perception.planning.train", "config": config_to_dict(config),
+                "timesteps": int(model.num_timesteps), "wall_time_s": round(wall_s, 1),
+                "threads": torch.get_num_threads(), "interrupted": interrupted}
+    sha = save_policy(out / "policy.pt", state, net_arch, (KinematicsObservation().vehicles_count, 5), metadata)
+    curve = plot_learning_curve(out / "monitor", out / "learning_curve.png")
+    summary = {**metadata, "policy": str(out / "policy.pt"), "policy_sha256": sha, "training_episodes": curve}
+    if config.eval_episodes > 0 and not interrupted:
+        from perception.planning.evaluate import evaluate_agent, make_agent
+
+        summary["quick_eval"] = evaluate_agent(make_agent("policy", str(out / "policy.pt")), config.env_id,
+                                               config.eval_episodes, seed=10_000)
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: summary[k] for k in ("timesteps", "wall_time_s", "policy_sha256")}
+                     | {"quick_eval": summary.get("quick_eval")}, indent=2))
+    return 130 if interrupted else 0
+
+
+class _Progress:
+    """Prints transitions/s and recent episode stats to stderr about every 2000 transitions."""
+
+    def __new__(cls, total: int) -> Any:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class Progress(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.t0 = time.perf_counter()
+                self.next_report = 2000
+
+            def _on_step(self) -> bool:
+                if self.num_timesteps >= self.next_report:
+                    self.next_report += 2000
+                    rate = self.num_timesteps / (time.perf_counter() - self.t0)
+                    buf = list(self.model.ep_info_buffer)
+                    mean_r = sum(e["r"] for e in buf) / len(buf) if buf else float("nan")
+                    crash = sum(bool(e.get("crashed")) for e in buf) / len(buf) if buf else float("nan")
+                    print(f"[planner] {self.num_timesteps}/{total} transitions  {rate:.0f}/s  "
+                          f"recent return {mean_r:.2f}  crash {crash:.2f}", file=sys.stderr, flush=True)
+                return True
+
+        return Progress()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        return main(args)
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,175 @@
+"""The planner: observation contract (same array as highway-env), safety veto, policy files, evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from perception.errors import WeightsError
+from perception.planning.noise import PerceptionNoise
+from perception.planning.observation import KinematicsObservation, VehicleState
+from perception.planning.policy import ACTIONS, build_q_network, load_policy, save_policy
+from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, SafetyVeto
+
+CONTRACT = KinematicsObservation()
+
+
+def _needs_highway_env():
+    return pytest.importorskip("highway_env", reason="highway-env not installed (pip install -e '.[rl]')")
+
+
+def test_contract_reproduces_the_simulator_observation_exactly():
+    _needs_highway_env()
+    from perception.planning.envs import make_env
+
+    env = make_env("highway-fast-v0")
+    rng = np.random.default_rng(0)
+    steps = 0
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            ego, others = CONTRACT.states_from_simulator(env)
+            np.testing.assert_array_equal(CONTRACT.observe(ego, others), obs)
+            assert env.observation_space == CONTRACT.space()
+            obs, _, terminated, truncated, _ = env.step(int(rng.integers(5)))
+            done = terminated or truncated
+            steps += 1
+    assert steps > 10
+
+
+def test_video_tracks_enter_in_simulator_axes():
+    """Road frame y is LEFT, the simulator's y is RIGHT: a car 3.5 m to the left shows as y = -3.5 m."""
+    obs = CONTRACT.from_road_tracks([(30.0, 3.5, -2.0, 0.0), (80.0, 0.0, 0.0, 0.0)], ego_speed_mps=25.0,
+                                    ego_lane_index=1)
+    ego, others = CONTRACT.decode(obs)
+    assert ego.y_m == pytest.approx(4.0) and ego.vx_mps == pytest.approx(25.0)
+    assert others[0].x_m == pytest.approx(30.0) and others[0].y_m == pytest.approx(-3.5)
+    assert others[0].vx_mps == pytest.approx(-2.0)
+    assert others[1].x_m == pytest.approx(80.0)
+
+
+def test_contract_keeps_the_nearest_four_and_drops_far_or_behind():
+    others = [VehicleState(x, 0.0, 0.0, 0.0) for x in (150.0, 20.0, -30.0, 60.0, 250.0, 40.0, 100.0)]
+    _, seen = CONTRACT.decode(CONTRACT.observe(VehicleState(0, 0, 25, 0), others))
+    assert [round(v.x_m) for v in seen] == [20, 40, 60, 100]
+
+
+def _obs(*others, ego_speed=25.0, lane=1):
+    return CONTRACT.observe(VehicleState(200.0, 4.0 * lane, ego_speed, 0.0), list(others))
+
+
+def test_veto_slows_down_when_closing_fast_on_the_car_ahead():
+    veto = SafetyVeto()
+    obs = _obs(VehicleState(20.0, 0.0, -8.0, 0.0))  # 15 m bumper gap, closing at 8 m/s: TTC 1.9 s
+    d = veto.check(obs, FASTER)
+    assert d.vetoed and d.action == SLOWER and "time-to-collision" in d.reason
+    assert veto.check(obs, SLOWER).vetoed is False
+
+
+def test_veto_blocks_a_lane_change_into_an_occupied_gap():
+    veto = SafetyVeto()
+    obs = _obs(VehicleState(2.0, -4.0, 0.0, 0.0))  # alongside, one lane to the left
+    d = veto.check(obs, LANE_LEFT)
+    assert d.vetoed and d.action == IDLE and "left" in d.reason
+    assert veto.check(obs, LANE_RIGHT).vetoed is False
+
+
+def test_veto_lets_the_policy_drive_on_a_free_road():
+    veto = SafetyVeto()
+    obs = _obs(VehicleState(120.0, 0.0, 0.0, 0.0))
+    for action in range(5):
+        assert veto.check(obs, action).vetoed is False
+
+
+def test_noise_model_drops_and_perturbs_vehicles():
+    obs = _obs(VehicleState(20.0, 0.0, -1.0, 0.0), VehicleState(70.0, 4.0, 2.0, 0.0))
+    rng = np.random.default_rng(0)
+    quiet = PerceptionNoise(miss_near=0, miss_far=0, x_sigma_fraction=0, x_sigma_m=0, y_sigma_m=0, vx_sigma_mps=0,
+                            vy_sigma_mps=0, ego_speed_sigma_mps=0)
+    np.testing.assert_allclose(quiet.apply(CONTRACT, obs, rng), obs, atol=1e-6)
+    blind = PerceptionNoise(miss_near=1.0, miss_far=1.0)
+    assert blind.apply(CONTRACT, obs, rng)[1:].sum() == 0
+    noisy = PerceptionNoise(miss_near=0.0, miss_far=0.0)
+    xs = [CONTRACT.decode(noisy.apply(CONTRACT, obs, rng))[1][0].x_m for _ in range(400)]
+    assert np.std(xs) == pytest.approx(0.05 * 20 + 0.5, rel=0.15)  # range-proportional sigma at 20 m
+    kept = [len(CONTRACT.decode(PerceptionNoise().apply(CONTRACT, obs, rng))[1]) for _ in range(400)]
+    assert 1.5 < np.mean(kept) < 2.0  # 5 % of the near car and 25 % of the far one go missing
+
+
+def test_policy_file_round_trip_and_hash_errors(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    net = build_q_network((16,), 25, 5)
+    path = tmp_path / "p.pt"
+    save_policy(path, net.state_dict(), (16,), (5, 5), {"note": "test"})
+    policy = load_policy(str(path))
+    obs = _obs(VehicleState(20.0, 0.0, -1.0, 0.0))
+    expected = net(torch.as_tensor(obs.reshape(1, -1)))[0].detach().numpy()
+    np.testing.assert_allclose(policy.q_values(obs), expected, rtol=1e-6)
+    assert policy.act(obs) == int(np.argmax(expected))
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    with pytest.raises(WeightsError, match="bad.pt"):
+        load_policy(str(tmp_path / "bad.pt"))
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_policy(str(tmp_path / "missing.pt"))
+
+
+def test_sb3_q_network_exports_to_the_same_q_values(tmp_path):
+    pytest.importorskip("stable_baselines3", reason="stable-baselines3 not installed (pip install -e '.[rl]')")
+    _needs_highway_env()
+    from stable_baselines3 import DQN
+
+    from perception.planning.envs import make_env
+    from perception.planning.policy import policy_from_sb3
+
+    model = DQN("MlpPolicy", make_env("highway-fast-v0"), policy_kwargs={"net_arch": [32, 32]}, seed=0)
+    state, arch = policy_from_sb3(model)
+    save_policy(tmp_path / "p.pt", state, arch, (5, 5), {})
+    policy = load_policy(str(tmp_path / "p.pt"))
+    obs = _obs(VehicleState(20.0, 0.0, -1.0, 0.0), VehicleState(40.0, -4.0, 1.0, 0.0))
+    import torch
+
+    with torch.no_grad():
+        sb3_q = model.policy.q_net(torch.as_tensor(obs[None]))[0].numpy()
+    np.testing.assert_allclose(policy.q_values(obs), sb3_q, rtol=1e-5, atol=1e-6)
+    assert ACTIONS[policy.act(obs)] == ACTIONS[int(model.predict(obs, deterministic=True)[0])]
+
+
+def test_evaluate_cli_reports_the_three_agents(tmp_path):
+    _needs_highway_env()
+    from perception.planning.policy import DEFAULT_POLICY
+
+    if DEFAULT_POLICY is None:
+        pytest.skip("no policy shipped")
+    proc = run_cli("perception.planning.evaluate", "--episodes", "2", "--agents", "policy,idm,random", "--no-noise",
+                   "--workers", "1", "--output", str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "planner_eval.json").read_text())
+    assert set(report["agents"]) == {"policy", "idm", "random"}
+    for metrics in report["agents"].values():
+        assert 0.0 <= metrics["crash_rate"] <= 1.0
+        assert 0.0 < metrics["mean_speed_mps"] < 45.0
+        assert metrics["episodes"] == 2
+    assert report["policy"]["sha256"] == load_policy().sha256
+
+
+def test_evaluate_cli_rejects_bad_input(tmp_path):
+    proc = run_cli("perception.planning.evaluate", "--episodes", "0", "--output", str(tmp_path))
+    assert proc.returncode == 2 and "episodes" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("perception.planning.evaluate", "--policy", str(tmp_path / "none.pt"), "--output", str(tmp_path))
+    assert proc.returncode == 2 and "none.pt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_policy_loads_with_its_hash():
+    from perception.planning.policy import DEFAULT_POLICY, PUBLISHED_POLICIES
+
+    if DEFAULT_POLICY is None:
+        pytest.skip("no policy shipped")
+    policy = load_policy()
+    assert policy.sha256 == PUBLISHED_POLICIES[DEFAULT_POLICY].sha256
+    assert policy.metadata["timesteps"] > 0
