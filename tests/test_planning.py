@@ -78,6 +78,16 @@ def test_veto_blocks_a_lane_change_into_an_occupied_gap():
     assert veto.check(obs, LANE_RIGHT).vetoed is False
 
 
+def test_veto_steers_into_a_free_lane_when_it_cannot_brake_further():
+    """At the simulator's lowest target speed SLOWER cannot help: a free neighbour lane is the way out."""
+    veto = SafetyVeto()
+    slow_car = VehicleState(15.0, 0.0, -4.0, 0.0)  # 10 m gap, closing at 4 m/s
+    d = veto.check(_obs(slow_car, VehicleState(5.0, -4.0, 0.0, 0.0), ego_speed=20.0), FASTER)  # left lane taken
+    assert d.vetoed and d.action == LANE_RIGHT and "lane change right" in d.reason
+    d = veto.check(_obs(slow_car, ego_speed=20.0, lane=2), IDLE)  # rightmost lane: only left is a lane
+    assert d.action == LANE_LEFT
+
+
 def test_veto_lets_the_policy_drive_on_a_free_road():
     veto = SafetyVeto()
     obs = _obs(VehicleState(120.0, 0.0, 0.0, 0.0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 import pytest
 
 from conftest import CLIP, KITTI_IMAGES, need, run_cli
@@ -54,6 +55,33 @@ def test_video_jsonl_and_summary_agree_on_60_frames(clip_run):
     for stage in ("decode", "preprocess", "inference", "postprocess", "draw", "write"):
         assert summary["latency_ms"][stage]["count"] == 60
         assert summary["latency_ms"][stage]["p50"] <= summary["latency_ms"][stage]["p99"]
+
+
+def test_every_frame_has_a_plan_and_tracks_keep_their_ids(clip_run):
+    """Planner output on every frame; a confirmed track's box moves little from frame to frame (no id swaps)."""
+    from perception.planning.policy import ACTIONS
+    from perception.tracking import iou_matrix
+
+    proc, out = clip_run
+    records = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    for r in records:
+        assert r["plan"]["action"] in ACTIONS and isinstance(r["plan"]["vetoed"], bool) and r["plan"]["reason"]
+    boxes_by_id: dict = {}
+    for r in records:
+        for d in r["detections"]:
+            assert DETECTION_FIELDS <= set(d)
+            if d["track_id"] is not None:
+                boxes_by_id.setdefault(d["track_id"], []).append((r["frame"], d["box_xyxy"]))
+    assert boxes_by_id, "no tracks on 60 frames of a road with cars"
+    longest = max(boxes_by_id.values(), key=len)
+    assert len(longest) >= 30  # the car ahead is followed for most of the 60 frames
+    for track in boxes_by_id.values():
+        for (f0, b0), (f1, b1) in zip(track, track[1:]):
+            if f1 == f0 + 1:
+                assert iou_matrix(np.array([b0]), np.array([b1]))[0, 0] > 0.3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tracking"]["tracks"] == len(boxes_by_id)
+    assert summary["planning"]["frames"] == 60
 
 
 def test_untrained_weights_are_announced(clip_run):

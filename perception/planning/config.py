@@ -35,6 +35,7 @@ class PlannerTrainConfig:
     n_envs: int = 2                          # parallel simulator processes (one per core)
     seed: int = 0                            # seeds envs, network init and exploration
     observation_noise: bool = False          # train on observations perturbed by the perception noise model
+    shield: bool = False                     # pass every action through the safety veto while training
     checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
     eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
     device: str = "cpu"                      # torch device for the Q-network

@@ -13,8 +13,10 @@ from perception.planning.observation import KinematicsObservation
 ENV_IDS = ("highway-fast-v0", "highway-v0", "merge-v0", "roundabout-v0")
 
 
-def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None) -> Any:
-    """A gymnasium env with highway-env's defaults for ``env_id``; observations perturbed by ``noise`` if given.
+def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None,
+             shield: bool = False) -> Any:
+    """A gymnasium env with highway-env's defaults for ``env_id``; observations perturbed by ``noise`` if given;
+    with ``shield`` every action first passes the safety veto (the agent learns inside the veto's limits).
 
     The observation is checked against :class:`KinematicsObservation` (ours is the contract the video
     pipeline fills); a mismatch in the simulator's config raises instead of training on another layout.
@@ -30,7 +32,36 @@ def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None =
         raise UserInputError(f"{env_id}: observation config {obs_config} is not the default Kinematics layout")
     if noise is not None:
         env = NoisyObservation(env, noise, KinematicsObservation(), seed=seed)
+    if shield:
+        env = _shield_wrapper()(env)
     return env
+
+
+def _shield_wrapper() -> type:
+    import gymnasium as gym
+
+    from perception.planning.veto import SafetyVeto
+
+    class _Shield(gym.Wrapper):
+        """Replaces a vetoed action by the veto's choice; ``info["vetoed"]`` says when it did."""
+
+        def __init__(self, env: Any) -> None:
+            super().__init__(env)
+            self.veto, self.contract = SafetyVeto(), KinematicsObservation()
+            self.last_obs = None
+
+        def reset(self, **kwargs: Any) -> Any:
+            obs, info = self.env.reset(**kwargs)
+            self.last_obs = obs
+            return obs, info
+
+        def step(self, action: Any) -> Any:
+            decision = self.veto.check(self.last_obs, int(action), self.contract)
+            obs, reward, terminated, truncated, info = self.env.step(decision.action)
+            self.last_obs = obs
+            return obs, reward, terminated, truncated, {**info, "vetoed": decision.vetoed}
+
+    return _Shield
 
 
 def idm_ego(env: Any) -> None:

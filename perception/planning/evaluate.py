@@ -3,7 +3,8 @@
     python -m perception.planning.evaluate [--episodes 50] [--policy FILE] [--env highway-fast-v0]
                                            [--output runs/planner_eval] [--workers 2] [--no-noise]
 
-Every agent drives the same episode seeds (10000, 10001, ...). Agents: ``policy`` (the Q-network, greedy),
+Every agent drives the same episode seeds (100000, 100001, ...; development and the veto's tuning used
+seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network, greedy),
 ``policy+veto`` (with the rule-based safety veto), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
 ``random`` (uniform actions). Unless ``--no-noise``, ``policy`` and ``policy+veto`` run again on observations
 perturbed by the perception noise model (``perception.planning.noise``); ``idm`` reads the simulator's
@@ -138,7 +139,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", default=None, help="policy.pt file (default: the shipped policy)")
     p.add_argument("--env", default="highway-fast-v0")
     p.add_argument("--agents", default=",".join(AGENTS), help=f"comma-separated subset of {','.join(AGENTS)}")
-    p.add_argument("--seed", type=int, default=10_000, help="first episode seed")
+    p.add_argument("--seed", type=int, default=100_000, help="first episode seed")
     p.add_argument("--no-noise", action="store_true", help="skip the runs with perception noise")
     p.add_argument("--workers", type=int, default=2, help="processes (one agent per process)")
     p.add_argument("--output", default="runs/planner_eval")

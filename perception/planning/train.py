@@ -32,17 +32,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--noise", action="store_true", default=None,
                    help="train on observations perturbed by the perception noise model")
+    p.add_argument("--shield", action="store_true", default=None,
+                   help="train with the safety veto applied to every action (evaluate with policy+veto)")
     p.add_argument("--eval-episodes", type=int, default=None, help="quick evaluation after training")
     return p
 
 
-def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str) -> Any:
+def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     from perception.planning.envs import make_env
     from perception.planning.noise import PerceptionNoise
 
-    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed)
+    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield)
     return Monitor(env, monitor_path, info_keywords=("crashed", "speed"))
 
 
@@ -87,9 +89,9 @@ def main(args: argparse.Namespace) -> int:
     from perception.config import config_to_dict
     from perception.planning.config import load_planner_config
 
-    config = load_planner_config(args.config, {"total_timesteps": args.timesteps, "n_envs": args.n_envs,
-                                               "seed": args.seed, "observation_noise": args.noise,
-                                               "eval_episodes": args.eval_episodes})
+    config = load_planner_config(args.config, {
+        "total_timesteps": args.timesteps, "n_envs": args.n_envs, "seed": args.seed,
+        "observation_noise": args.noise, "shield": args.shield, "eval_episodes": args.eval_episodes})
     try:
         import stable_baselines3  # noqa: F401
         import highway_env  # noqa: F401
@@ -111,7 +113,7 @@ def main(args: argparse.Namespace) -> int:
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     torch.set_num_threads(1)
     factories = [functools.partial(_make_monitored, config.env_id, config.observation_noise, config.seed + i,
-                                   str(out / "monitor" / f"env{i}")) for i in range(config.n_envs)]
+                                   str(out / "monitor" / f"env{i}"), config.shield) for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)
     venv.seed(config.seed)
@@ -144,7 +146,8 @@ def main(args: argparse.Namespace) -> int:
     if config.eval_episodes > 0 and not interrupted:
         from perception.planning.evaluate import evaluate_agent, make_agent
 
-        summary["quick_eval"] = evaluate_agent(make_agent("policy", str(out / "policy.pt")), config.env_id,
+        agent = make_agent("policy+veto" if config.shield else "policy", str(out / "policy.pt"))
+        summary["quick_eval"] = evaluate_agent(agent, config.env_id,
                                                config.eval_episodes, seed=10_000)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("timesteps", "wall_time_s", "policy_sha256")}
