@@ -64,7 +64,7 @@ def _obs(*others, ego_speed=25.0, lane=1):
 
 def test_veto_slows_down_when_closing_fast_on_the_car_ahead():
     veto = SafetyVeto()
-    obs = _obs(VehicleState(20.0, 0.0, -8.0, 0.0))  # 15 m bumper gap, closing at 8 m/s: TTC 1.9 s
+    obs = _obs(VehicleState(20.0, 0.0, -8.0, 0.0), ego_speed=30.0)  # 15 m bumper gap, closing at 8 m/s: TTC 1.9 s
     d = veto.check(obs, FASTER)
     assert d.vetoed and d.action == SLOWER and "time-to-collision" in d.reason
     assert veto.check(obs, SLOWER).vetoed is False

@@ -1,16 +1,19 @@
 """A rule-based safety check that can override the policy's action.
 
-It reads the same Kinematics observation as the policy (decoded to metres, simulator axes: x ahead,
-y right), so it works identically in the simulator and on video. Rules, in order:
+It reads the same Kinematics observation as the policy (decoded to metres, simulator axes: x ahead, y right),
+so it works identically in the simulator and on video. A vehicle counts as *in a lane* when its lateral offset,
+now or predicted ``cut_in_s`` ahead from its lateral speed, is within 2 m of that lane's centre (cut-ins).
+Rules, in order:
 
-1. lane change into an occupied gap: a vehicle in the target lane (lateral offset 2..6 m to that side)
-   from ``rear_gap_m`` behind to ``front_gap_m`` ahead, or closing on the ego with time-to-collision below
-   ``ttc_min_s`` -> keep the lane (IDLE, or SLOWER if rule 2 also fires);
-2. keeping or raising speed with a vehicle ahead in the ego lane (|lateral offset| < 2 m) closer than
-   ``min_gap_m`` + ``headway_s`` x ego speed, or with time-to-collision below ``ttc_min_s`` -> SLOWER;
-   when the ego already drives at the simulator's lowest target speed (``min_speed_mps``; SLOWER cannot
-   brake further), a slower vehicle ahead within ``escape_ttc_s`` also counts as danger, and the ego moves to a
-   neighbour lane that passes rule 1 and has no danger ahead when there is one.
+1. a lane change off the road (left of lane 0, right of the last lane) does nothing: it is judged as IDLE;
+2. a lane change into an occupied gap (a vehicle in the target lane within ``front_gap_m`` ahead or
+   ``rear_gap_m`` behind, bumper to bumper, or closing with time-to-collision below ``ttc_min_s``) -> keep the
+   lane (IDLE, or SLOWER if rule 4 fires);
+3. a *trap*: the vehicle ahead drives slower than the simulator's lowest target speed ``min_speed_mps`` (SLOWER
+   cannot match it) and will be reached within ``escape_ttc_s`` -> change to a free neighbour lane (rule 2
+   passes, no danger ahead there) when one exists, else SLOWER;
+4. keeping or raising speed with the vehicle ahead closer than ``min_gap_m`` + ``headway_s`` x ego speed, or with
+   time-to-collision below ``ttc_min_s`` -> SLOWER (or a free neighbour lane at minimum speed).
 
 Gaps are bumper to bumper (centre distance minus one 5 m vehicle length).
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.planning.observation import VEHICLE_LENGTH_M, KinematicsObservation, VehicleState
+from perception.planning.observation import LANE_WIDTH_M, VEHICLE_LENGTH_M, KinematicsObservation, VehicleState
 from perception.planning.policy import ACTIONS
 
 LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(5)
@@ -50,63 +53,95 @@ class SafetyVeto:
     front_gap_m: float = 12.0    # target-lane gap needed ahead for a lane change (m, bumper to bumper)
     rear_gap_m: float = 8.0      # ... and behind (m)
     min_speed_mps: float = 20.0  # lowest target speed of the simulator's SLOWER action (m/s)
-    escape_ttc_s: float = 8.0    # at minimum speed, look for a free lane when TTC ahead is below this (s)
-    lanes_count: int = 3         # lanes of the road (a lane change off the road is never an escape)
+    escape_ttc_s: float = 8.0    # a vehicle slower than min_speed_mps reached within this is a trap (s)
+    cut_in_s: float = 1.0        # lateral prediction horizon for cut-ins (s)
+    speed_step_mps: float = 5.0  # target-speed change of one FASTER (m/s)
+    lanes_count: int = 3         # lanes of the road
 
     def check(self, obs: np.ndarray, action: int, contract: KinematicsObservation | None = None) -> VetoDecision:
         contract = contract or KinematicsObservation()
         ego, others = contract.decode(obs)
-        at_min_speed = ego.vx_mps <= self.min_speed_mps + 1.0
-        danger_ahead = self._ahead_danger(ego, others, lateral=0.0,
-                                          ttc_s=self.escape_ttc_s if at_min_speed else self.ttc_min_s)
-        if action in (LANE_LEFT, LANE_RIGHT):
-            side = -1.0 if action == LANE_LEFT else 1.0
+        lane = int(round(ego.y_m / LANE_WIDTH_M))
+        judged = action
+        if action in (LANE_LEFT, LANE_RIGHT) and not 0 <= lane + (1 if action == LANE_RIGHT else -1) < self.lanes_count:
+            judged = IDLE  # rule 1
+        # FASTER raises the target speed by one step (5 m/s) for the next decision period: judge it at that speed.
+        boost = self.speed_step_mps if judged == FASTER else 0.0
+        danger = self._danger(ego, others, lateral=0.0, boost_mps=boost)
+        trap = self._trap(ego, others, boost_mps=boost)
+        if judged in (LANE_LEFT, LANE_RIGHT):
+            side = -1.0 if judged == LANE_LEFT else 1.0
             blocked = self._lane_change_blocked(ego, others, side)
-            if blocked:
-                name = "left" if action == LANE_LEFT else "right"
-                return VetoDecision(SLOWER if danger_ahead else IDLE, True, f"lane change {name} vetoed: {blocked}")
-        if action in (IDLE, FASTER, SLOWER) and danger_ahead:
-            if at_min_speed:
-                escape = self._escape(ego, others)
-                if escape is not None:
-                    if escape == action:
-                        return VetoDecision(action, False, "")
-                    name = "left" if escape == LANE_LEFT else "right"
-                    return VetoDecision(escape, True, f"{danger_ahead}; at minimum speed: lane change {name}")
-            if action != SLOWER:
-                return VetoDecision(SLOWER, True, danger_ahead)
+            if not blocked:
+                return VetoDecision(action, False, "")
+            name = "left" if judged == LANE_LEFT else "right"
+            escape = self._escape(ego, others) if trap else None
+            if escape is not None:
+                return VetoDecision(escape, True, f"lane change {name} vetoed: {blocked}; {trap}: other side free")
+            return VetoDecision(SLOWER if danger or trap else IDLE, True, f"lane change {name} vetoed: {blocked}")
+        if trap or (danger and ego.vx_mps <= self.min_speed_mps + 1.0):
+            escape = self._escape(ego, others)
+            if escape is not None:
+                name = "left" if escape == LANE_LEFT else "right"
+                return VetoDecision(escape, True, f"{trap or danger}: lane change {name}")
+        if (danger or trap) and judged != SLOWER:
+            return VetoDecision(SLOWER, True, danger or trap)
         return VetoDecision(action, False, "")
 
-    def _escape(self, ego: VehicleState, others: list[VehicleState]) -> int | None:
-        """A free neighbour lane (LANE_LEFT / LANE_RIGHT) without danger ahead, or None."""
-        lane = int(round(ego.y_m / 4.0))
-        for action, side in ((LANE_LEFT, -1.0), (LANE_RIGHT, 1.0)):
-            if not 0 <= lane + int(side) < self.lanes_count:
-                continue
-            if not self._lane_change_blocked(ego, others, side) and not self._ahead_danger(ego, others, 4.0 * side):
-                return action
-        return None
+    def _in_lane(self, v: VehicleState, lateral: float) -> bool:
+        return abs(v.y_m - lateral) < 2.0 or abs(v.y_m + v.vy_mps * self.cut_in_s - lateral) < 2.0
 
-    def _ahead_danger(self, ego: VehicleState, others: list[VehicleState], lateral: float,
-                      ttc_s: float | None = None) -> str:
-        ttc_s = self.ttc_min_s if ttc_s is None else ttc_s
-        ahead = [v for v in others if v.x_m > 0 and abs(v.y_m - lateral) < 2.0]  # lateral: lane centre offset (m)
-        if not ahead:
+    def _lead(self, others: list[VehicleState], lateral: float) -> VehicleState | None:
+        ahead = [v for v in others if v.x_m > 0 and self._in_lane(v, lateral)]
+        return min(ahead, key=lambda v: v.x_m) if ahead else None
+
+    def _danger(self, ego: VehicleState, others: list[VehicleState], lateral: float, boost_mps: float = 0.0) -> str:
+        """Why the lane at ``lateral`` (m, right +, from the ego) is unsafe to drive on at this speed (plus
+        ``boost_mps``), or ''."""
+        v = self._lead(others, lateral)
+        if v is None:
             return ""
-        v = min(ahead, key=lambda v: v.x_m)
         gap = v.x_m - VEHICLE_LENGTH_M
-        need = self.min_gap_m + self.headway_s * max(ego.vx_mps, 0.0)
-        closing = -v.vx_mps
-        if closing > 0 and gap / closing < ttc_s:
-            return f"time-to-collision {gap / closing:.1f} s to the vehicle {gap:.0f} m ahead"
+        need = self.min_gap_m + self.headway_s * max(ego.vx_mps + boost_mps, 0.0)
+        closing = -v.vx_mps + boost_mps
+        if closing > 0 and gap / closing < self.ttc_min_s:
+            return f"time-to-collision {gap / max(closing, 1e-6):.1f} s to the vehicle {gap:.0f} m ahead"
         if gap < need:
             return f"gap {gap:.0f} m to the vehicle ahead is below {need:.0f} m"
         return ""
 
+    def _trap(self, ego: VehicleState, others: list[VehicleState], boost_mps: float = 0.0) -> str:
+        """'' unless the vehicle ahead is slower than the lowest speed the ego can drive and close (reached
+        within ``escape_ttc_s`` at the present closing speed plus ``boost_mps``, or at the lowest speed)."""
+        v = self._lead(others, 0.0)
+        if v is None:
+            return ""
+        lead_speed = ego.vx_mps + v.vx_mps
+        if lead_speed >= self.min_speed_mps - 0.5:
+            return ""
+        gap = v.x_m - VEHICLE_LENGTH_M
+        closing = max(self.min_speed_mps - lead_speed, -v.vx_mps + boost_mps)
+        if gap / closing < self.escape_ttc_s:
+            return f"vehicle {gap:.0f} m ahead at {lead_speed:.0f} m/s, below the lowest speed"
+        return ""
+
+    def _escape(self, ego: VehicleState, others: list[VehicleState]) -> int | None:
+        """A free neighbour lane (LANE_LEFT / LANE_RIGHT) without danger or a slow vehicle ahead, or None."""
+        lane = int(round(ego.y_m / LANE_WIDTH_M))
+        for action, side in ((LANE_LEFT, -1.0), (LANE_RIGHT, 1.0)):
+            if not 0 <= lane + int(side) < self.lanes_count:
+                continue
+            if self._lane_change_blocked(ego, others, side) or self._danger(ego, others, LANE_WIDTH_M * side):
+                continue
+            lead = self._lead(others, LANE_WIDTH_M * side)
+            if lead is not None and ego.vx_mps + lead.vx_mps < self.min_speed_mps - 0.5:
+                continue
+            return action
+        return None
+
     def _lane_change_blocked(self, ego: VehicleState, others: list[VehicleState], side: float) -> str:
         for v in others:
-            dy = v.y_m * side
-            if not 2.0 < dy < 6.0:
+            if not self._in_lane(v, LANE_WIDTH_M * side):
                 continue
             gap_front = v.x_m - VEHICLE_LENGTH_M
             gap_rear = -v.x_m - VEHICLE_LENGTH_M
