@@ -38,8 +38,15 @@ class PolicyRecord:
         return WEIGHTS_DIR / self.file_name
 
 
-PUBLISHED_POLICIES: dict[str, PolicyRecord] = {}
-DEFAULT_POLICY: str | None = None
+# Shipped policies (see MODEL_CARD.md, "Planner policy", for the config, steps, wall time and evaluation).
+PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
+    "dqn_highway_fast_shield": PolicyRecord(
+        name="dqn_highway_fast_shield",
+        file_name="dqn_highway_fast_shield-75f723c3.pt",
+        sha256="75f723c3c60bcbb2115375861ae6f3504ac91a738c69970ef1d18cb0b7ab1e36",
+    ),
+}
+DEFAULT_POLICY: str | None = "dqn_highway_fast_shield"
 
 
 def build_q_network(net_arch: tuple[int, ...], n_inputs: int, n_actions: int) -> Any:

@@ -1,8 +1,10 @@
 """A rule-based safety check that can override the policy's action.
 
 It reads the same Kinematics observation as the policy (decoded to metres, simulator axes: x ahead, y right),
-so it works identically in the simulator and on video. A vehicle counts as *in a lane* when its lateral offset,
-now or predicted ``cut_in_s`` ahead from its lateral speed, is within 2 m of that lane's centre (cut-ins).
+so it works identically in the simulator and on video. Lanes are indexed from the ego row's road ``y`` (lane
+centres every 4 m); a vehicle counts as *in a lane* when its road ``y``, now or predicted ``cut_in_s`` ahead from
+its lateral speed, is within 2 m of that lane's centre (cut-ins); during its own lane change the ego occupies
+both lanes it straddles and never reverses (no escape manoeuvre mid-change).
 Rules, in order:
 
 1. a lane change off the road (left of lane 0, right of the last lane) does nothing: it is judged as IDLE;
@@ -67,11 +69,11 @@ class SafetyVeto:
             judged = IDLE  # rule 1
         # FASTER raises the target speed by one step (5 m/s) for the next decision period: judge it at that speed.
         boost = self.speed_step_mps if judged == FASTER else 0.0
-        danger = self._danger(ego, others, lateral=0.0, boost_mps=boost)
+        danger = self._danger(ego, others, self._ego_lanes(ego), boost_mps=boost)
         trap = self._trap(ego, others, boost_mps=boost)
         if judged in (LANE_LEFT, LANE_RIGHT):
-            side = -1.0 if judged == LANE_LEFT else 1.0
-            blocked = self._lane_change_blocked(ego, others, side)
+            target = lane + (-1 if judged == LANE_LEFT else 1)
+            blocked = self._lane_change_blocked(ego, others, target)
             if not blocked:
                 return VetoDecision(action, False, "")
             name = "left" if judged == LANE_LEFT else "right"
@@ -88,17 +90,27 @@ class SafetyVeto:
             return VetoDecision(SLOWER, True, danger or trap)
         return VetoDecision(action, False, "")
 
-    def _in_lane(self, v: VehicleState, lateral: float) -> bool:
-        return abs(v.y_m - lateral) < 2.0 or abs(v.y_m + v.vy_mps * self.cut_in_s - lateral) < 2.0
+    def _ego_lanes(self, ego: VehicleState) -> tuple[int, ...]:
+        """Lanes the ego occupies: one, or the two it straddles during a lane change."""
+        pos = ego.y_m / LANE_WIDTH_M
+        near = int(round(pos))
+        if abs(pos - near) < 0.15:
+            return (near,)
+        return (int(np.floor(pos)), int(np.floor(pos)) + 1)
 
-    def _lead(self, others: list[VehicleState], lateral: float) -> VehicleState | None:
-        ahead = [v for v in others if v.x_m > 0 and self._in_lane(v, lateral)]
+    def _in_lane(self, ego: VehicleState, v: VehicleState, lane: int) -> bool:
+        """Whether ``v`` is (or within ``cut_in_s`` will be) within 2 m of lane ``lane``'s centre."""
+        centre = lane * LANE_WIDTH_M - ego.y_m  # relative to the ego, m
+        return abs(v.y_m - centre) < 2.0 or abs(v.y_m + v.vy_mps * self.cut_in_s - centre) < 2.0
+
+    def _lead(self, ego: VehicleState, others: list[VehicleState], lanes: tuple[int, ...]) -> VehicleState | None:
+        ahead = [v for v in others if v.x_m > 0 and any(self._in_lane(ego, v, lane) for lane in lanes)]
         return min(ahead, key=lambda v: v.x_m) if ahead else None
 
-    def _danger(self, ego: VehicleState, others: list[VehicleState], lateral: float, boost_mps: float = 0.0) -> str:
-        """Why the lane at ``lateral`` (m, right +, from the ego) is unsafe to drive on at this speed (plus
-        ``boost_mps``), or ''."""
-        v = self._lead(others, lateral)
+    def _danger(self, ego: VehicleState, others: list[VehicleState], lanes: tuple[int, ...],
+                boost_mps: float = 0.0) -> str:
+        """Why driving on in ``lanes`` at this speed (plus ``boost_mps``) is unsafe, or ''."""
+        v = self._lead(ego, others, lanes)
         if v is None:
             return ""
         gap = v.x_m - VEHICLE_LENGTH_M
@@ -113,7 +125,7 @@ class SafetyVeto:
     def _trap(self, ego: VehicleState, others: list[VehicleState], boost_mps: float = 0.0) -> str:
         """'' unless the vehicle ahead is slower than the lowest speed the ego can drive and close (reached
         within ``escape_ttc_s`` at the present closing speed plus ``boost_mps``, or at the lowest speed)."""
-        v = self._lead(others, 0.0)
+        v = self._lead(ego, others, self._ego_lanes(ego))
         if v is None:
             return ""
         lead_speed = ego.vx_mps + v.vx_mps
@@ -126,22 +138,25 @@ class SafetyVeto:
         return ""
 
     def _escape(self, ego: VehicleState, others: list[VehicleState]) -> int | None:
-        """A free neighbour lane (LANE_LEFT / LANE_RIGHT) without danger or a slow vehicle ahead, or None."""
-        lane = int(round(ego.y_m / LANE_WIDTH_M))
-        for action, side in ((LANE_LEFT, -1.0), (LANE_RIGHT, 1.0)):
-            if not 0 <= lane + int(side) < self.lanes_count:
+        """A free neighbour lane (LANE_LEFT / LANE_RIGHT) without danger or a slow vehicle ahead, or None.
+        Never while the ego is between two lanes (a reversal mid-change is what collides)."""
+        lanes = self._ego_lanes(ego)
+        if len(lanes) > 1:
+            return None
+        for action, target in ((LANE_LEFT, lanes[0] - 1), (LANE_RIGHT, lanes[0] + 1)):
+            if not 0 <= target < self.lanes_count:
                 continue
-            if self._lane_change_blocked(ego, others, side) or self._danger(ego, others, LANE_WIDTH_M * side):
+            if self._lane_change_blocked(ego, others, target) or self._danger(ego, others, (target,)):
                 continue
-            lead = self._lead(others, LANE_WIDTH_M * side)
+            lead = self._lead(ego, others, (target,))
             if lead is not None and ego.vx_mps + lead.vx_mps < self.min_speed_mps - 0.5:
                 continue
             return action
         return None
 
-    def _lane_change_blocked(self, ego: VehicleState, others: list[VehicleState], side: float) -> str:
+    def _lane_change_blocked(self, ego: VehicleState, others: list[VehicleState], target: int) -> str:
         for v in others:
-            if not self._in_lane(v, LANE_WIDTH_M * side):
+            if not self._in_lane(ego, v, target):
                 continue
             gap_front = v.x_m - VEHICLE_LENGTH_M
             gap_rear = -v.x_m - VEHICLE_LENGTH_M

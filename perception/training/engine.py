@@ -28,9 +28,9 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
         out = model(batch["images"])
         losses = multitask_loss(out, batch, weights)
         loss = losses["total"]
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch} step {steps}: "
-                                     f"{ {k: float(v) for k, v in losses.items()} }")
+        if not math.isfinite(float(loss.detach())):
+            raise FloatingPointError(f"loss became {float(loss.detach())} at epoch {epoch} step {steps}: "
+                                     f"{ {k: float(v.detach()) for k, v in losses.items()} }")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
