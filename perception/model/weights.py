@@ -51,19 +51,19 @@ class WeightsRecord:
 
 # Weights shipped with the package, by name (see MODEL_CARD.md for data, command and metrics).
 PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
-    "multitask_lite_cpu40": WeightsRecord(
-        name="multitask_lite_cpu40",
-        file_name="multitask_lite_cpu40-cafacf87.pt",
-        sha256="cafacf8789691d60102695659fd40fab498e0a9dde9696c666516518b335ee41",
+    "multitask_lite_cpu60": WeightsRecord(
+        name="multitask_lite_cpu60",
+        file_name="multitask_lite_cpu60-86aa18ee.pt",
+        sha256="86aa18ee9e1ff62283316eabb4e11684874298622e801b95ae7283731d2adb06",
         input_size_wh=(640, 384),
         det_classes=("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone"),
         seg_classes=("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence", "car",
                      "pedestrian", "cyclist"),
-        metrics={"camvid_val_miou": 0.4176, "camvid_val_road_iou": 0.9280, "apollo_val_ap50": 0.1184},
-        score_threshold=0.45,
+        metrics={"camvid_val_miou": 0.4364, "camvid_val_road_iou": 0.9334, "apollo_val_ap50": 0.1562},
+        score_threshold=0.40,
     ),
 }
-DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu40"
+DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu60"
 
 
 @dataclass(frozen=True)
