@@ -166,7 +166,10 @@ def main(args: argparse.Namespace) -> int:
         jobs += [(a, args.policy, args.env, args.episodes, args.seed, True) for a in agents if a.startswith("policy")]
     results: dict[str, dict] = {}
     if args.workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        import multiprocessing
+
+        # spawn, not fork: the parent has torch's thread pool running (policy loaded), which a fork can deadlock.
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = list(pool.map(_job, jobs))
     else:
         done = [_job(j) for j in jobs]
