@@ -65,6 +65,37 @@ def _matches(value: Any, hint: Any) -> bool:
     return True
 
 
+def load_config_file(cls: type[T], path: str | Any | None, overrides: dict | None = None) -> T:
+    """Build ``cls`` from a YAML file (or its defaults when ``path`` is None) plus ``overrides``.
+
+    Overrides whose value is None are skipped (unset CLI flags). Unknown keys, bad types, a missing or
+    malformed file all raise ConfigError with a one-line message naming the file.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    data: dict = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of keys to values")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return config_from_dict(cls, data, where=where)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {e}") from None
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain-dict form of a dataclass config (tuples become lists, ready for JSON/YAML)."""
 

@@ -151,8 +151,10 @@ def _load_policy(args: argparse.Namespace) -> Any:
     return load_policy(args.planner_policy)
 
 
-def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, policy: Any, conf: float) -> Any:
-    """distances (with --camera) -> tracking -> planning, as one per-frame callable.
+def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, policy: Any,
+                 conf: float) -> tuple[Any, float]:
+    """distances (with --camera) -> tracking -> planning as one per-frame callable, and the score the
+    postprocessor must decode down to for the tracker.
 
     Ground positions for tracks and the planner use the --camera mounting, else the lane stage's default
     mounting (summary.json says which); ``distance_m`` stays tied to --camera.
@@ -166,8 +168,7 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
         ground_camera, ground_source = camera, "camera_file"
     elif lanes is not None and hasattr(lanes, "lane_cam"):
         ground_camera, ground_source = lanes.lane_cam.camera, lanes.lane_cam.geometry
-    tracking = TrackingStage(conf, ground_camera)
-    tracking.ground_source = ground_source
+    tracking = TrackingStage(conf, ground_camera, ground_source=ground_source)
     planning = None
     if policy is not None:
         from perception.planning.stage import PlanningStage
@@ -175,8 +176,7 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
 
         planning = PlanningStage(policy, veto=None if args.no_veto else SafetyVeto(), ego_speed_mps=args.ego_speed_mps)
     stages = FrameStages([("distances", make_enricher(camera, pre)), ("tracking", tracking), ("planning", planning)])
-    stages.decode_threshold = tracking.decode_threshold
-    return stages
+    return stages, tracking.decode_threshold
 
 
 def _load_camera(path: str | None) -> Any:
@@ -247,9 +247,9 @@ def main(args: argparse.Namespace) -> int:
     if conf is None:
         conf = weights_info.get("score_threshold", 0.3) if isinstance(weights_info, dict) else 0.3
     # The classical lane finder replaces the lane head's lines: skip decoding them.
-    stages = _make_stages(args, camera, pre, lanes, policy, conf)
+    stages, decode_threshold = _make_stages(args, camera, pre, lanes, policy, conf)
     # The tracker reads boxes down to its low threshold (ByteTrack); it keeps weaker boxes only inside tracks.
-    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=stages.decode_threshold),
+    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=decode_threshold),
                          decode_lane_head=args.lanes != "classical")
     from perception.geometry import calibration_summary
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perception.config import config_from_dict
+from perception.config import load_config_file
 from perception.errors import ConfigError
 
 
@@ -48,19 +48,4 @@ class PlannerTrainConfig:
 
 def load_planner_config(path: str | Path | None, overrides: dict | None = None) -> PlannerTrainConfig:
     """Read a YAML config (or the defaults) and apply ``overrides``; unknown keys raise ConfigError."""
-    import yaml
-
-    data: dict = {}
-    where = "defaults"
-    if path is not None:
-        where = str(path)
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of keys to values")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return config_from_dict(PlannerTrainConfig, data, where=where)
+    return load_config_file(PlannerTrainConfig, path, overrides)

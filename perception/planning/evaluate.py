@@ -104,7 +104,6 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         agent.reset(env)
-        obs = env.unwrapped.observation_type.observe() if isinstance(agent, IdmAgent) else obs
         lane = env.unwrapped.vehicle.lane_index[2]
         total, changes, done, info = 0.0, 0, False, {}
         while not done:

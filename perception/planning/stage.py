@@ -14,7 +14,7 @@ from typing import Any
 
 from perception.planning.observation import KinematicsObservation
 from perception.planning.policy import Policy
-from perception.planning.veto import SafetyVeto
+from perception.planning.veto import SafetyVeto, VetoDecision
 from perception.results import FrameResult
 
 VEHICLE_LABELS = ("car", "truck", "bus", "motorcyclist")  # detections the simulator would model as vehicles
@@ -50,13 +50,9 @@ class PlanningStage:
         lane = self.ego_lane_index(result)
         obs = self.contract.from_road_tracks(tracks, ego_speed_mps=self.ego_speed_mps, ego_lane_index=lane)
         action = self.policy.act(obs)
-        if self.veto is not None:
-            decision = self.veto.check(obs, action, self.contract)
-            plan = decision.to_json(action)
-        else:
-            from perception.planning.policy import ACTIONS
-
-            plan = {"action": ACTIONS[action], "policy_action": ACTIONS[action], "vetoed": False, "reason": "policy"}
+        decision = self.veto.check(obs, action, self.contract) if self.veto is not None \
+            else VetoDecision(action, False, "")
+        plan = decision.to_json(action)
         plan["vehicles_observed"] = int(round(float(obs[1:, 0].sum())))
         plan["ego_lane_index"] = lane
         result.plan = plan

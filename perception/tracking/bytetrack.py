@@ -69,7 +69,7 @@ def _match(tracks: list[Track], boxes: np.ndarray, classes: np.ndarray, min_iou:
     if not tracks or len(boxes) == 0:
         return []
     iou = iou_matrix(np.array([t.box_xyxy for t in tracks]), boxes)
-    same = np.array([[t.class_id == c for c in classes] for t in tracks])
+    same = np.array([t.class_id for t in tracks])[:, None] == classes[None, :]  # (tracks, detections)
     iou = np.where(same, iou, 0.0)
     rows, cols = linear_sum_assignment(-iou)
     return [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]

@@ -9,6 +9,7 @@ those positions over the last ``velocity_window_s`` seconds (relative to the ego
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -27,19 +28,20 @@ class TrackingStage:
         conf_threshold: the user's detection threshold (boxes below it are kept only inside tracks).
         ground_camera: a CameraModel with a mounting for ground positions, or None (image-only tracking).
         config: association thresholds (``high_score`` is raised to at least ``conf_threshold``).
+        ground_source: what to call the mounting's origin in summary.json.
     """
 
     def __init__(self, conf_threshold: float, ground_camera: Any | None = None,
-                 config: TrackerConfig | None = None) -> None:
+                 config: TrackerConfig | None = None, ground_source: str | None = None) -> None:
         base = config or TrackerConfig()
-        high = max(base.high_score, conf_threshold)
-        self.config = TrackerConfig(**{**base.__dict__, "high_score": high,
-                                       "low_score": min(base.low_score, conf_threshold)})
+        self.config = dataclasses.replace(base, high_score=max(base.high_score, conf_threshold),
+                                          low_score=min(base.low_score, conf_threshold))
         self.conf_threshold = conf_threshold
         self.tracker = ByteTracker(self.config)
         self.ground_camera = ground_camera
         self.tracks_seen: set[int] = set()
-        self.ground_source = "camera_file" if ground_camera is not None else "none"
+        # where the mounting for ground positions came from (summary.json): camera_file, default_mounting, none
+        self.ground_source = ground_source or ("camera_file" if ground_camera is not None else "none")
 
     @property
     def decode_threshold(self) -> float:
@@ -51,15 +53,14 @@ class TrackingStage:
         boxes = np.array([d.box_xyxy for d in dets], dtype=np.float64).reshape(-1, 4)
         tracks = self.tracker.update(boxes, np.array([d.score for d in dets]), np.array([d.class_id for d in dets]))
         by_index = {t.detection_index: t for t in tracks}
-        ground = None
+        ground: dict[int, np.ndarray] = {}
         if self.ground_camera is not None and by_index:
             from perception.geometry import road_xy_from_boxes
 
-            # Ground points from the Kalman-filtered boxes: steadier than the raw boxes for velocities.
-            filtered = boxes.copy()
-            for i, t in by_index.items():
-                filtered[i] = t.box_xyxy
-            ground = road_xy_from_boxes(self.ground_camera, filtered)
+            # Ground points of the tracked boxes only, from their Kalman-filtered boxes (steadier velocities).
+            indices = list(by_index)
+            points = road_xy_from_boxes(self.ground_camera, np.array([by_index[i].box_xyxy for i in indices]))
+            ground = dict(zip(indices, points))
         kept = []
         for i, det in enumerate(dets):
             track = by_index.get(i)
@@ -70,9 +71,10 @@ class TrackingStage:
             det.track_id = track.track_id
             det.track_age_frames = track.age_frames
             self.tracks_seen.add(track.track_id)
-            if ground is not None and np.all(np.isfinite(ground[i])):
-                track.history.append((result.timestamp_s, float(ground[i, 0]), float(ground[i, 1])))
-                det.ground_xy_m = (float(ground[i, 0]), float(ground[i, 1]))
+            point = ground.get(i)
+            if point is not None and np.all(np.isfinite(point)):
+                track.history.append((result.timestamp_s, float(point[0]), float(point[1])))
+                det.ground_xy_m = (float(point[0]), float(point[1]))
                 det.velocity_xy_mps = _velocity(track.history, result.timestamp_s)
             kept.append(det)
         result.detections = kept

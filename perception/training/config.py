@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets.transforms import AugmentConfig
-from perception.config import config_from_dict
+from perception.config import load_config_file
 from perception.errors import ConfigError
 from perception.model.config import ModelConfig
 
@@ -56,24 +56,4 @@ class TrainConfig:
 
 def load_train_config(path: str | Path | None, overrides: dict | None = None) -> TrainConfig:
     """Read a YAML config (or the defaults), apply ``overrides``; unknown keys raise ConfigError."""
-    import yaml
-
-    data: dict = {}
-    where = "defaults"
-    if path is not None:
-        where = str(path)
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of keys to values")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return config_from_dict(TrainConfig, data, where=where)
-    except (TypeError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError(f"{where}: {e}") from None
+    return load_config_file(TrainConfig, path, overrides)
