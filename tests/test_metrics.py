@@ -91,3 +91,19 @@ def test_culane_iou_matching():
     ev.add([_vertical(405), _vertical(1000)], gt, 1280)
     s = ev.summary()
     assert s["culane_precision"] == 0.5 and s["culane_recall"] == 0.5 and s["culane_f1"] == 0.5
+
+
+def test_score_threshold_counts_by_hand():
+    """Greedy class-aware matching at IoU 0.5: one hit, one low-IoU miss, one wrong class, one weak box."""
+    import numpy as np
+
+    from perception.tools.score_threshold import counts_at
+
+    gt = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]], dtype=float)
+    gt_labels = np.array([0, 0, 1])
+    pred = np.array([[0, 0, 10, 10], [25, 0, 35, 10], [40, 0, 50, 10], [0, 0, 10, 9]], dtype=float)
+    scores = np.array([0.9, 0.8, 0.7, 0.2])
+    labels = np.array([0, 0, 0, 0])
+    frame = [(pred, scores, labels, gt, gt_labels)]
+    assert counts_at(frame, 0.5) == (1, 2, 2)   # only the first box matches; gt 2 and 3 are missed
+    assert counts_at(frame, 0.1) == (1, 3, 2)   # the weak duplicate of box 1 is a false positive
