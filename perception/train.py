@@ -83,12 +83,12 @@ def main(args: argparse.Namespace) -> int:
 
     from perception.config import config_to_dict
     from perception.errors import ConfigError
-    from perception.model import MultiTaskNet, save_checkpoint
+    from perception.model import MultiTaskNet, load_checkpoint, save_checkpoint
     from perception.sinks.files import write_json_atomic
     from perception.training.config import load_train_config
     from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
     from perception.training.engine import headline, train_one_epoch, validate
-    from perception.training.losses import LossWeights
+    from perception.training.losses import LossWeights, log_inverse_class_weights
 
     out = Path(args.output)
     try:
@@ -109,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
                 "threads": args.threads, "max_steps_per_epoch": args.max_steps_per_epoch, "seed": args.seed})
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserInputError(f"device {cfg.device} requested but CUDA is not available")
+        # fine-tuning start point: read (hash-checked, weights_only) before the slow data loading
+        init = load_checkpoint(cfg.init_weights) if cfg.init_weights and state is None else None
         _seed_everything(cfg.seed)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -137,7 +139,16 @@ def main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     torch.manual_seed(cfg.seed)
-    model = MultiTaskNet(cfg.model).to(cfg.device)
+    model = MultiTaskNet(cfg.model)
+    if init is not None:
+        try:
+            model.load_state_dict(init.model.state_dict(), strict=True)
+        except RuntimeError as e:
+            print(f"error: init_weights {cfg.init_weights} do not fit the configured model: "
+                  f"{str(e).splitlines()[0][:160]}", file=sys.stderr)
+            return 2
+        print(f"initialised from {cfg.init_weights} (sha256 {init.sha256[:12]})", file=sys.stderr)
+    model = model.to(cfg.device)
     trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed)
     collate = Collate(model.det_head)
     steps_per_epoch = len(trainset) // cfg.batch_size
@@ -158,7 +169,13 @@ def main(args: argparse.Namespace) -> int:
         scheduler.load_state_dict(sched_state)
         history, start_epoch, best_score = state["history"], state["epoch"] + 1, state["best_score"]
         print(f"resumed from {args.resume} after epoch {state['epoch']}", file=sys.stderr)
-    weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight)
+    seg_class: tuple[float, ...] = ()
+    if cfg.seg_class_balance == "log_inverse":
+        seg_class = log_inverse_class_weights([s.seg_mask for s in samples if s.seg_mask is not None],
+                                              len(cfg.model.seg_classes))
+        print("segmentation class weights: " + ", ".join(
+            f"{n} {w:.2f}" for n, w in zip(cfg.model.seg_classes, seg_class)), file=sys.stderr)
+    weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight, seg_class)
     command = "python -m perception.train " + " ".join(sys.argv[1:])
     t_train = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
     try:

@@ -89,3 +89,55 @@ def test_evaluate_bad_kind_is_one_line_error(tmp_path):
     proc = run_cli("perception.evaluate", "--weights", "x.pt", "--data", "pascal:/tmp", "--split", "val")
     assert proc.returncode == 2 and "unknown dataset kind" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_log_inverse_class_weights_by_hand():
+    from perception.training.losses import log_inverse_class_weights
+
+    # 3 classes over 8 labelled pixels: class 0 x6, class 1 x2, class 2 absent; 255 pixels do not count
+    mask = np.array([[0, 0, 0, 0, 255], [0, 0, 1, 1, 255]])
+    w = log_inverse_class_weights([mask], 3)
+    raw = np.array([1 / np.log(1.02 + 0.75), 1 / np.log(1.02 + 0.25), 1 / np.log(1.02)])
+    expected = raw / (raw[0] * 0.75 + raw[1] * 0.25)           # pixel-weighted mean of the weights = 1
+    assert np.allclose(w, expected, atol=1e-4)
+    assert w[2] > w[1] > w[0]                                   # rarer classes weigh more
+    assert log_inverse_class_weights([np.full((2, 2), 255)], 2) == (1.0, 1.0)
+
+
+def test_class_weights_change_the_segmentation_loss():
+    model = MultiTaskNet(ModelConfig(input_size_wh=(128, 128)))
+    out = model(torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8))
+    batch = _batch(has_det=(False, False), has_seg=(True, True))
+    batch["seg_mask"][:, :, :64] = 0
+    batch["seg_mask"][:, :, 64:] = 1
+    from perception.training.losses import LossWeights
+
+    n = len(model.config.seg_classes)
+    plain = float(multitask_loss(out, batch)["seg"].detach())
+    uniform = float(multitask_loss(out, batch, LossWeights(seg_class=(1.0,) * n))["seg"].detach())
+    skewed = float(multitask_loss(out, batch, LossWeights(seg_class=(1.0, 5.0) + (1.0,) * (n - 2)))["seg"].detach())
+    assert abs(plain - uniform) < 1e-5 and abs(skewed - plain) > 1e-4
+
+
+def test_init_weights_starts_from_a_checkpoint_and_bad_settings_are_one_line_errors(tmp_path):
+    apollo = need(SHARED_DATA / "apollo_2d_obstacle_dotah88")
+    base = (f"train_data: ['apollo:{apollo}']\ntrain_repeats: [1]\nval_data: ['apollo:{apollo}']\n"
+            "epochs: 1\nbatch_size: 2\ncrop_wh: [128, 128]\nmax_steps_per_epoch: 1\nworkers: 0\nlr: 1.0e-9\n")
+    first = tmp_path / "a"
+    (tmp_path / "a.yaml").write_text(base)
+    assert run_cli("perception.train", "--config", str(tmp_path / "a.yaml"), "--output", str(first),
+                   "--no-progress").returncode == 0
+    (tmp_path / "b.yaml").write_text(base + f"init_weights: {first / 'final.pt'}\nseed: 5\n")
+    proc = run_cli("perception.train", "--config", str(tmp_path / "b.yaml"), "--output", str(tmp_path / "b"),
+                   "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    a, b = load_checkpoint(first / "final.pt").model, load_checkpoint(tmp_path / "b" / "final.pt").model
+    # with a learning rate of 1e-9 the fine-tuned weights stay those of the start point (a new seed would not)
+    wa, wb = a.seg_head.out.weight.detach(), b.seg_head.out.weight.detach()
+    assert torch.allclose(wa, wb, atol=1e-5)
+    for extra, needle in [("init_weights: missing.pt\n", "missing.pt"),
+                          ("seg_class_balance: median\n", "seg_class_balance")]:
+        (tmp_path / "c.yaml").write_text(base + extra)
+        proc = run_cli("perception.train", "--config", str(tmp_path / "c.yaml"), "--output", str(tmp_path / "c"))
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr

@@ -11,6 +11,7 @@ from perception.errors import ConfigError
 from perception.model.config import ModelConfig
 
 SHARED = "../shared/data"
+SEG_CLASS_BALANCE = ("none", "log_inverse")
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,10 @@ class TrainConfig:
     weight_decay: float = 1e-4                   # AdamW weight decay
     det_weight: float = 1.0                      # loss weight of the detection head
     seg_weight: float = 1.0                      # loss weight of the segmentation head
+    seg_class_balance: str = "none"              # none | log_inverse: per-class CE weights 1/ln(1.02 + p_class)
     lane_weight: float = 1.0                     # loss weight of the lane head
     seed: int = 0                                # seeds model init, shuffling and augmentation
+    init_weights: str = ""                       # start from this checkpoint's weights (fine-tuning); "" = random
     device: str = "cpu"                          # cpu, cuda, cuda:N
     workers: int = 1                             # DataLoader worker processes (0 = in the main process)
     threads: int = 0                             # torch intra-op threads (0 = torch's default)
@@ -50,6 +53,9 @@ class TrainConfig:
         mw, mh = self.model.input_size_wh
         if cw % 32 or ch % 32 or cw > mw or ch > mh:
             raise ConfigError(f"crop_wh {self.crop_wh} must be multiples of 32 within the input size {mw}x{mh}")
+        if self.seg_class_balance not in SEG_CLASS_BALANCE:
+            raise ConfigError(f"seg_class_balance must be one of {', '.join(SEG_CLASS_BALANCE)}, "
+                              f"not {self.seg_class_balance!r}")
         if self.epochs <= 0 or self.batch_size <= 0:
             raise ConfigError("epochs and batch_size must be positive")
 

@@ -37,7 +37,7 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
         optimizer.step()
         scheduler.step()
         for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
         steps += 1
         bar.set_postfix(loss=f"{sums['total'] / steps:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         if max_steps and steps >= max_steps:

@@ -16,6 +16,27 @@ class LossWeights:
     det: float = 1.0   # focal + GIoU + centre-ness, together
     seg: float = 1.0   # cross-entropy over semantic classes (ignore index 255)
     lane: float = 1.0  # BCE on the lane-line mask
+    seg_class: tuple[float, ...] = ()  # per-class cross-entropy weights (empty = unweighted)
+
+
+def log_inverse_class_weights(masks: list, num_classes: int, c: float = 1.02) -> tuple[float, ...]:
+    """Per-class weights ``1 / ln(c + p_k)`` (the ENet recipe), ``p_k`` = class k's share of labelled pixels.
+
+    ``masks``: (H, W) integer arrays, 255 = ignore. The weights are scaled so that the pixel-weighted mean is 1,
+    which keeps the loss on the scale of plain cross-entropy. A class with no pixels gets the largest weight.
+    """
+    import numpy as np
+
+    counts = np.zeros(num_classes, dtype=np.float64)
+    for m in masks:
+        valid = m[m != 255]
+        counts += np.bincount(valid.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
+    if counts.sum() == 0:
+        return tuple([1.0] * num_classes)
+    share = counts / counts.sum()
+    w = 1.0 / np.log(c + share)
+    w = w / float((w * share).sum())
+    return tuple(round(float(x), 4) for x in w)
 
 
 def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
@@ -51,7 +72,8 @@ def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         target = batch["seg_mask"][has_seg]
         logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
         if (target != 255).any():
-            losses["seg"] = F.cross_entropy(logits, target, ignore_index=255)
+            cw = torch.tensor(weights.seg_class, dtype=logits.dtype, device=logits.device) if weights.seg_class else None
+            losses["seg"] = F.cross_entropy(logits, target, weight=cw, ignore_index=255)
     has_lane = batch["has_lane"]
     if has_lane.any():
         logits = out["lane_logits"][has_lane]
