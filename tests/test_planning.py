@@ -183,3 +183,56 @@ def test_shipped_policy_loads_with_its_hash():
     policy = load_policy()
     assert policy.sha256 == PUBLISHED_POLICIES[DEFAULT_POLICY].sha256
     assert policy.metadata["timesteps"] > 0
+
+
+def test_init_policy_round_trips_through_sb3_and_mismatched_layouts_are_refused(tmp_path):
+    pytest.importorskip("stable_baselines3", reason="stable-baselines3 not installed (pip install -e '.[rl]')")
+    _needs_highway_env()
+    import torch
+    from stable_baselines3 import DQN
+
+    from perception.planning.envs import make_env
+    from perception.planning.policy import load_sb3_q_network
+
+    torch.manual_seed(1)
+    net = build_q_network((32, 32), 25, 5)
+    save_policy(tmp_path / "init.pt", net.state_dict(), (32, 32), (5, 5), {})
+    init = load_policy(str(tmp_path / "init.pt"))
+    model = DQN("MlpPolicy", make_env("highway-fast-v0"), policy_kwargs={"net_arch": [32, 32]}, seed=0)
+    load_sb3_q_network(model, init)
+    obs = _obs(VehicleState(20.0, 0.0, -1.0, 0.0), VehicleState(30.0, 4.0, -2.0, 0.0))
+    with torch.no_grad():
+        online = model.policy.q_net(torch.as_tensor(obs[None]))[0].numpy()
+        target = model.policy.q_net_target(torch.as_tensor(obs[None]))[0].numpy()
+    np.testing.assert_allclose(online, init.q_values(obs), rtol=1e-6)
+    np.testing.assert_allclose(target, online, rtol=1e-6)
+    wide = DQN("MlpPolicy", make_env("highway-fast-v0"), policy_kwargs={"net_arch": [64]}, seed=0)
+    with pytest.raises(WeightsError, match="net_arch"):
+        load_sb3_q_network(wide, init)
+
+
+def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
+    _needs_highway_env()
+    from perception.planning.envs import VetoPenalty, make_env
+
+    plain, penalised = make_env("highway-fast-v0", shield=True), VetoPenalty(make_env("highway-fast-v0", shield=True),
+                                                                              0.5)
+    plain.reset(seed=3)
+    penalised.reset(seed=3)
+    vetoed_steps = 0
+    for _ in range(12):   # always FASTER: the veto overrides it when closing on a car
+        _, r0, done0, trunc0, info0 = plain.step(FASTER)
+        _, r1, done1, trunc1, info1 = penalised.step(FASTER)
+        assert info0["vetoed"] == info1["vetoed"]
+        assert r1 == pytest.approx(r0 - (0.5 if info0["vetoed"] else 0.0))
+        vetoed_steps += info0["vetoed"]
+        if done0 or trunc0:
+            break
+    assert vetoed_steps > 0
+
+
+def test_planner_config_rejects_a_penalty_without_the_shield(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("veto_penalty: 0.3\n")
+    proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "veto_penalty" in proc.stderr and "Traceback" not in proc.stderr

@@ -22,6 +22,7 @@ class DQNConfig:
     train_freq: int = 1                      # environment steps (per env) between updates
     gradient_steps: int = 1                  # gradient steps per update
     target_update_interval: int = 50         # environment steps between target-network copies
+    exploration_initial_eps: float = 1.0     # epsilon at the start (lower it when starting from init_policy)
     exploration_fraction: float = 0.7        # share of training over which epsilon decays
     exploration_final_eps: float = 0.05      # epsilon after the decay
 
@@ -36,6 +37,9 @@ class PlannerTrainConfig:
     seed: int = 0                            # seeds envs, network init and exploration
     observation_noise: bool = False          # train on observations perturbed by the perception noise model
     shield: bool = False                     # pass every action through the safety veto while training
+    veto_penalty: float = 0.0                # with shield: subtracted from the reward of a step the veto overrode
+    #   (training signal only; monitor CSVs and evaluation keep the simulator's reward)
+    init_policy: str = ""                    # start the Q-network from this policy file or published name
     checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
     eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
     device: str = "cpu"                      # torch device for the Q-network
@@ -44,6 +48,8 @@ class PlannerTrainConfig:
     def __post_init__(self) -> None:
         if self.total_timesteps <= 0 or self.n_envs <= 0:
             raise ConfigError("total_timesteps and n_envs must be positive")
+        if self.veto_penalty < 0 or (self.veto_penalty and not self.shield):
+            raise ConfigError("veto_penalty must be >= 0 and needs shield: true")
 
 
 def load_planner_config(path: str | Path | None, overrides: dict | None = None) -> PlannerTrainConfig:

@@ -64,6 +64,24 @@ def _shield_wrapper() -> type:
     return _Shield
 
 
+def VetoPenalty(env: Any, penalty: float) -> Any:  # noqa: N802
+    """``env`` (shielded) with ``penalty`` subtracted from the reward of every step whose action was vetoed.
+
+    A training signal (shielding with punishment): the agent learns to pick actions the veto accepts, so it
+    needs the veto less. Wrap it outside the Monitor so that logged returns stay the simulator's.
+    """
+    import gymnasium as gym
+
+    class _VetoPenalty(gym.Wrapper):
+        def step(self, action: Any) -> Any:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            if info.get("vetoed"):
+                reward = float(reward) - penalty
+            return obs, reward, terminated, truncated, info
+
+    return _VetoPenalty(env)
+
+
 def idm_ego(env: Any) -> None:
     """Make the ego vehicle drive itself with highway-env's IDM (speed) and MOBIL (lane change) models.
 

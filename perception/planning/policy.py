@@ -147,3 +147,16 @@ def policy_from_sb3(model: Any) -> tuple[dict[str, Any], tuple[int, ...]]:
     linears = [m for m in seq if hasattr(m, "weight")]
     net_arch = tuple(int(m.out_features) for m in linears[:-1])
     return dict(seq.state_dict()), net_arch
+
+
+def load_sb3_q_network(model: Any, policy: Policy) -> None:
+    """Copy ``policy``'s Q-network into a stable-baselines3 DQN ``model`` (online and target networks).
+
+    Raises WeightsError when the layouts differ (another net_arch or observation shape).
+    """
+    try:
+        model.policy.q_net.q_net.load_state_dict(policy.q_net.state_dict())
+    except RuntimeError as e:
+        raise WeightsError(f"init policy {policy.path} does not fit the configured net_arch "
+                           f"({str(e).splitlines()[0][:120]})") from None
+    model.policy.q_net_target.load_state_dict(model.policy.q_net.state_dict())

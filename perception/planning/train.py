@@ -38,14 +38,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False) -> Any:
+def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False,
+                    veto_penalty: float = 0.0) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
-    from perception.planning.envs import make_env
+    from perception.planning.envs import VetoPenalty, make_env
     from perception.planning.noise import PerceptionNoise
 
     env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield)
-    return Monitor(env, monitor_path, info_keywords=("crashed", "speed"))
+    env = Monitor(env, monitor_path, info_keywords=("crashed", "speed"))  # logs the simulator's own reward
+    return VetoPenalty(env, veto_penalty) if veto_penalty else env
 
 
 def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict[str, Any]:
@@ -106,14 +108,16 @@ def main(args: argparse.Namespace) -> int:
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from perception.planning.observation import KinematicsObservation
-    from perception.planning.policy import policy_from_sb3, save_policy
+    from perception.planning.policy import load_policy, load_sb3_q_network, policy_from_sb3, save_policy
 
+    init = load_policy(config.init_policy) if config.init_policy else None  # hash-checked, weights_only
     out = Path(args.output)
     (out / "monitor").mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     torch.set_num_threads(1)
     factories = [functools.partial(_make_monitored, config.env_id, config.observation_noise, config.seed + i,
-                                   str(out / "monitor" / f"env{i}"), config.shield) for i in range(config.n_envs)]
+                                   str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty)
+                 for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)
     venv.seed(config.seed)
@@ -122,7 +126,11 @@ def main(args: argparse.Namespace) -> int:
                 buffer_size=d.buffer_size, learning_starts=d.learning_starts, batch_size=d.batch_size,
                 gamma=d.gamma, train_freq=d.train_freq, gradient_steps=d.gradient_steps,
                 target_update_interval=d.target_update_interval, exploration_fraction=d.exploration_fraction,
-                exploration_final_eps=d.exploration_final_eps, seed=config.seed, device=config.device, verbose=0)
+                exploration_initial_eps=d.exploration_initial_eps, exploration_final_eps=d.exploration_final_eps,
+                seed=config.seed, device=config.device, verbose=0)
+    if init is not None:
+        load_sb3_q_network(model, init)
+        print(f"[planner] Q-network initialised from {init.path} (sha256 {init.sha256[:12]})", file=sys.stderr)
     model.set_logger(configure(str(out), ["csv"]))
     callbacks = [_Progress(config.total_timesteps)]
     if config.checkpoint_every > 0:
