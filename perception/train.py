@@ -119,6 +119,12 @@ def main(args: argparse.Namespace) -> int:
         samples = []
         for spec, repeat in zip(cfg.train_data, cfg.train_repeats):
             part = load_letterboxed(spec, cfg.train_split, cfg.model.input_size_wh)
+            if parse_data_spec(spec)[0] in cfg.mask_boxes:
+                from datasets.mask_boxes import with_mask_boxes
+
+                part = [with_mask_boxes(s) for s in part]
+                print(f"  {spec}: {sum(len(s.boxes_xyxy) for s in part)} boxes from mask components",
+                      file=sys.stderr)
             print(f"  {spec} [{cfg.train_split}]: {len(part)} frames x{repeat}", file=sys.stderr)
             samples.extend(part * repeat)
         from datasets import open_dataset

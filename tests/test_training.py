@@ -136,7 +136,8 @@ def test_init_weights_starts_from_a_checkpoint_and_bad_settings_are_one_line_err
     wa, wb = a.seg_head.out.weight.detach(), b.seg_head.out.weight.detach()
     assert torch.allclose(wa, wb, atol=1e-5)
     for extra, needle in [("init_weights: missing.pt\n", "missing.pt"),
-                          ("seg_class_balance: median\n", "seg_class_balance")]:
+                          ("seg_class_balance: median\n", "seg_class_balance"),
+                          ("mask_boxes: [kitti]\n", "mask_boxes")]:
         (tmp_path / "c.yaml").write_text(base + extra)
         proc = run_cli("perception.train", "--config", str(tmp_path / "c.yaml"), "--output", str(tmp_path / "c"))
         lines = proc.stderr.strip().splitlines()

@@ -24,6 +24,8 @@ class TrainConfig:
                                    f"tusimple_lanenet:{SHARED}/tusimple_lanenet_masks/data/training_data_example")
     train_repeats: tuple[int, ...] = (1, 3, 6)   # times each source is repeated per epoch (balances tiny sets)
     train_split: str = "train"                   # split name passed to every train reader
+    mask_boxes: tuple[str, ...] = ()             # dataset kinds (e.g. camvid) whose semantic masks also give
+    #   detection boxes: one-object-looking car components; the rest ignore regions (datasets/mask_boxes.py)
     val_data: tuple[str, ...] = (f"camvid:{SHARED}/camvid", f"apollo:{SHARED}/apollo_2d_obstacle_dotah88")
     val_split: str = "val"                       # CamVid val list; Apollo: 20% split off its train folder
     epochs: int = 40                             # passes over the (repeated) training set
@@ -53,6 +55,10 @@ class TrainConfig:
         mw, mh = self.model.input_size_wh
         if cw % 32 or ch % 32 or cw > mw or ch > mh:
             raise ConfigError(f"crop_wh {self.crop_wh} must be multiples of 32 within the input size {mw}x{mh}")
+        kinds = {spec.partition(":")[0] for spec in self.train_data}
+        if set(self.mask_boxes) - kinds:
+            raise ConfigError(f"mask_boxes names {sorted(set(self.mask_boxes) - kinds)}, which are not among the "
+                              f"train_data kinds {sorted(kinds)}")
         if self.seg_class_balance not in SEG_CLASS_BALANCE:
             raise ConfigError(f"seg_class_balance must be one of {', '.join(SEG_CLASS_BALANCE)}, "
                               f"not {self.seg_class_balance!r}")
