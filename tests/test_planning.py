@@ -88,6 +88,18 @@ def test_veto_steers_into_a_free_lane_when_it_cannot_brake_further():
     assert d.action == LANE_LEFT
 
 
+def test_veto_escapes_a_slow_lead_into_an_opening_gap():
+    # the case behind most development-seed crashes: rightmost lane at the lowest speed (20 m/s), a car 3 m ahead
+    # at 19 m/s (SLOWER cannot match it), and in the left lane a car 12 m ahead that drives faster than the ego
+    veto = SafetyVeto()
+    trapped = _obs(VehicleState(8.0, 0.0, -1.0, 0.0), VehicleState(17.0, -4.0, 1.2, 0.0), ego_speed=20.0, lane=2)
+    d = veto.check(trapped, SLOWER)
+    assert d.vetoed and d.action == LANE_LEFT and "lane change left" in d.reason
+    # the same gap closing instead of opening is no escape: stay and slow down
+    closing = _obs(VehicleState(8.0, 0.0, -1.0, 0.0), VehicleState(17.0, -4.0, -1.2, 0.0), ego_speed=20.0, lane=2)
+    assert veto.check(closing, SLOWER).action == SLOWER
+
+
 def test_veto_lets_the_policy_drive_on_a_free_road():
     veto = SafetyVeto()
     obs = _obs(VehicleState(120.0, 0.0, 0.0, 0.0))

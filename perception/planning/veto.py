@@ -9,11 +9,12 @@ Rules, in order:
 
 1. a lane change off the road (left of lane 0, right of the last lane) does nothing: it is judged as IDLE;
 2. a lane change into an occupied gap (a vehicle in the target lane within ``front_gap_m`` ahead or
-   ``rear_gap_m`` behind, bumper to bumper, or closing with time-to-collision below ``ttc_min_s``) -> keep the
+   ``rear_gap_m`` behind, bumper to bumper, ``front_gap_opening_m`` ahead when that vehicle is faster than the
+   ego, or closing with time-to-collision below ``ttc_min_s``) -> keep the
    lane (IDLE, or SLOWER if rule 4 fires);
 3. a *trap*: the vehicle ahead drives slower than the simulator's lowest target speed ``min_speed_mps`` (SLOWER
    cannot match it) and will be reached within ``escape_ttc_s`` -> change to a free neighbour lane (rule 2
-   passes, no danger ahead there) when one exists, else SLOWER;
+   passes, nothing closing in ahead there: a short gap that opens is accepted) when one exists, else SLOWER;
 4. keeping or raising speed with the vehicle ahead closer than ``min_gap_m`` + ``headway_s`` x ego speed, or with
    time-to-collision below ``ttc_min_s`` -> SLOWER (or a free neighbour lane at minimum speed).
 
@@ -52,7 +53,8 @@ class SafetyVeto:
     ttc_min_s: float = 3.0       # time-to-collision below which closing in is unsafe (s)
     min_gap_m: float = 8.0       # standstill bumper gap to keep to the vehicle ahead (m)
     headway_s: float = 0.6       # extra gap per m/s of ego speed (s)
-    front_gap_m: float = 12.0    # target-lane gap needed ahead for a lane change (m, bumper to bumper)
+    front_gap_m: float = 12.0    # target-lane gap needed ahead for a lane change (m, bumper to bumper) ...
+    front_gap_opening_m: float = 6.0  # ... or this much when that vehicle drives faster than the ego (m)
     rear_gap_m: float = 8.0      # ... and behind (m)
     min_speed_mps: float = 20.0  # lowest target speed of the simulator's SLOWER action (m/s)
     escape_ttc_s: float = 8.0    # a vehicle slower than min_speed_mps reached within this is a trap (s)
@@ -108,8 +110,9 @@ class SafetyVeto:
         return min(ahead, key=lambda v: v.x_m) if ahead else None
 
     def _danger(self, ego: VehicleState, others: list[VehicleState], lanes: tuple[int, ...],
-                boost_mps: float = 0.0) -> str:
-        """Why driving on in ``lanes`` at this speed (plus ``boost_mps``) is unsafe, or ''."""
+                boost_mps: float = 0.0, headway: bool = True) -> str:
+        """Why driving on in ``lanes`` at this speed (plus ``boost_mps``) is unsafe, or ''. Without ``headway``
+        only a closing vehicle (time-to-collision) counts, not a short but opening gap."""
         v = self._lead(ego, others, lanes)
         if v is None:
             return ""
@@ -118,7 +121,7 @@ class SafetyVeto:
         closing = -v.vx_mps + boost_mps
         if closing > 0 and gap / closing < self.ttc_min_s:
             return f"time-to-collision {gap / max(closing, 1e-6):.1f} s to the vehicle {gap:.0f} m ahead"
-        if gap < need:
+        if gap < need and (headway or closing > 0):
             return f"gap {gap:.0f} m to the vehicle ahead is below {need:.0f} m"
         return ""
 
@@ -146,7 +149,8 @@ class SafetyVeto:
         for action, target in ((LANE_LEFT, lanes[0] - 1), (LANE_RIGHT, lanes[0] + 1)):
             if not 0 <= target < self.lanes_count:
                 continue
-            if self._lane_change_blocked(ego, others, target) or self._danger(ego, others, (target,)):
+            # a short gap that opens beats staying behind a vehicle we cannot slow down to: headway not required
+            if self._lane_change_blocked(ego, others, target) or self._danger(ego, others, (target,), headway=False):
                 continue
             lead = self._lead(ego, others, (target,))
             if lead is not None and ego.vx_mps + lead.vx_mps < self.min_speed_mps - 0.5:
@@ -160,7 +164,8 @@ class SafetyVeto:
                 continue
             gap_front = v.x_m - VEHICLE_LENGTH_M
             gap_rear = -v.x_m - VEHICLE_LENGTH_M
-            if (v.x_m >= 0 and gap_front < self.front_gap_m) or (v.x_m < 0 and gap_rear < self.rear_gap_m):
+            need_front = self.front_gap_opening_m if v.vx_mps > 0 else self.front_gap_m
+            if (v.x_m >= 0 and gap_front < need_front) or (v.x_m < 0 and gap_rear < self.rear_gap_m):
                 return f"vehicle in the target lane at {v.x_m:+.0f} m"
             if v.x_m > 0 and v.vx_mps < 0 and gap_front / -v.vx_mps < self.ttc_min_s:
                 return f"time-to-collision {gap_front / -v.vx_mps:.1f} s in the target lane"
