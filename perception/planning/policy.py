@@ -45,8 +45,13 @@ PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
         file_name="dqn_highway_fast_shield-75f723c3.pt",
         sha256="75f723c3c60bcbb2115375861ae6f3504ac91a738c69970ef1d18cb0b7ab1e36",
     ),
+    "dqn_highway_fast_penalty": PolicyRecord(
+        name="dqn_highway_fast_penalty",
+        file_name="dqn_highway_fast_penalty-5f400503.pt",
+        sha256="5f40050336f505bb5cbe98a912283591d545c74dfafab890f838dceed0dc6cc9",
+    ),
 }
-DEFAULT_POLICY: str | None = "dqn_highway_fast_shield"
+DEFAULT_POLICY: str | None = "dqn_highway_fast_penalty"
 
 
 def build_q_network(net_arch: tuple[int, ...], n_inputs: int, n_actions: int) -> Any:
