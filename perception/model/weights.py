@@ -62,8 +62,20 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
         metrics={"camvid_val_miou": 0.4364, "camvid_val_road_iou": 0.9334, "apollo_val_ap50": 0.1562},
         score_threshold=0.40,
     ),
+    "multitask_lite_cpu120": WeightsRecord(
+        name="multitask_lite_cpu120",
+        file_name="multitask_lite_cpu120-84513804.pt",
+        sha256="845138044cfe25bea1894781bef2c780649e3e68dbfa5d8926e5d45fdd66ccb9",
+        input_size_wh=(640, 384),
+        det_classes=("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone"),
+        seg_classes=("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence", "car",
+                     "pedestrian", "cyclist"),
+        metrics={"camvid_val_miou": 0.5694, "camvid_val_road_iou": 0.9154, "apollo_val_ap50": 0.1629,
+                 "apollo_val_car_ap50": 0.4625},
+        score_threshold=0.45,
+    ),
 }
-DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu60"
+DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu120"
 
 
 @dataclass(frozen=True)
