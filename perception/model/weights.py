@@ -22,7 +22,7 @@ import torch
 
 from perception.config import config_from_dict, config_to_dict
 from perception.errors import ConfigError, WeightsError
-from perception.model.config import ModelConfig
+from perception.model.config import DEFAULT_DET_CLASSES, DEFAULT_SEG_CLASSES, ModelConfig
 from perception.model.network import MultiTaskNet
 
 CHECKPOINT_FORMAT = "perception.multitask"
@@ -38,9 +38,9 @@ class WeightsRecord:
     name: str
     file_name: str            # inside perception/weights/
     sha256: str               # full hex digest of the file
-    input_size_wh: tuple[int, int]
-    det_classes: tuple[str, ...]
-    seg_classes: tuple[str, ...]
+    input_size_wh: tuple[int, int] = ModelConfig.input_size_wh  # the network's input (W, H) ...
+    det_classes: tuple[str, ...] = DEFAULT_DET_CLASSES             # ... and classes (the defaults unless stated)
+    seg_classes: tuple[str, ...] = DEFAULT_SEG_CLASSES
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics from the model card
     score_threshold: float = 0.3  # default detection threshold, chosen for best F1 on the validation split
 
@@ -55,10 +55,6 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
         name="multitask_lite_cpu60",
         file_name="multitask_lite_cpu60-86aa18ee.pt",
         sha256="86aa18ee9e1ff62283316eabb4e11684874298622e801b95ae7283731d2adb06",
-        input_size_wh=(640, 384),
-        det_classes=("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone"),
-        seg_classes=("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence", "car",
-                     "pedestrian", "cyclist"),
         metrics={"camvid_val_miou": 0.4364, "camvid_val_road_iou": 0.9334, "apollo_val_ap50": 0.1562},
         score_threshold=0.40,
     ),
@@ -66,10 +62,6 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
         name="multitask_lite_cpu120",
         file_name="multitask_lite_cpu120-84513804.pt",
         sha256="845138044cfe25bea1894781bef2c780649e3e68dbfa5d8926e5d45fdd66ccb9",
-        input_size_wh=(640, 384),
-        det_classes=("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone"),
-        seg_classes=("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence", "car",
-                     "pedestrian", "cyclist"),
         metrics={"camvid_val_miou": 0.5694, "camvid_val_road_iou": 0.9154, "apollo_val_ap50": 0.1629,
                  "apollo_val_car_ap50": 0.4625},
         score_threshold=0.45,

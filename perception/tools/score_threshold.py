@@ -93,12 +93,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    try:
-        return main(args)
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from deploy.cli import run_main
+
+    return run_main(main, get_args_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
