@@ -17,13 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 KINDS = ("camvid", "apollo", "kitti", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.evaluate", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default=None, help="checkpoint .pt (default: the shipped weights)")
     p.add_argument("--data", required=True, metavar="KIND:PATH")
     p.add_argument("--split", default="val")

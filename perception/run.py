@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
@@ -28,8 +29,8 @@ UNTRAINED_EXPORT_WARNING = ("warning: {path} holds UNTRAINED weights (exported w
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.run", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineArgumentParser(prog="python -m perception.run", description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--video", required=True, metavar="PATH",
                    help="video file, folder of images, or driving log (.mcap, .bag, ROS 2 bag folder)")
     p.add_argument("--output", metavar="DIR", default=None,

@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.train", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=None, help="YAML file with TrainConfig fields (unknown keys are an error)")
     p.add_argument("--output", default="runs/train", help="output folder")
     p.add_argument("--resume", default=None, metavar="LAST_PT", help="continue from a last.pt")

@@ -28,6 +28,15 @@ def test_missing_video(tmp_path):
     assert_one_line_error(proc, "not found", "nope.mp4")
 
 
+@pytest.mark.parametrize("module,required", [
+    ("perception.run", ["--video", "drive.mp4"]), ("perception.train", []),
+    ("perception.evaluate", ["--data", "camvid:x"]), ("perception.planning.evaluate", []),
+    ("perception.tools.video_to_log", ["--video", "drive.mp4", "--output", "x.mcap"])])
+def test_mistyped_flag_is_one_line_naming_it(module, required):
+    proc = run_cli(module, *required, "--ouput", "runs/x")
+    assert_one_line_error(proc, "--ouput", f"python -m {module} --help")
+
+
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = run_cli("perception.run", "--video", str(tmp_path / "empty"), "--output", str(tmp_path / "out"))

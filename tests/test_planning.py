@@ -243,6 +243,23 @@ def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
     assert vetoed_steps > 0
 
 
+def test_speed_bonus_rewards_the_faster_drive_for_training_only():
+    _needs_highway_env()
+    from perception.planning.envs import TrainingReward, make_env
+
+    plain, shaped = make_env("highway-fast-v0"), TrainingReward(make_env("highway-fast-v0"), speed_bonus=0.4)
+    plain.reset(seed=5)
+    shaped.reset(seed=5)
+    bonus = {}
+    for action in (FASTER, SLOWER, SLOWER):   # 30 m/s target, then 25, then 20
+        _, r0, *_, info = plain.step(action)
+        _, r1, *_ = shaped.step(action)
+        bonus[action] = r1 - r0
+        assert 0.0 <= r1 - r0 <= 0.4 + 1e-9
+        assert r1 - r0 == pytest.approx(0.4 * info["rewards"]["high_speed_reward"])
+    assert bonus[FASTER] > 0.3   # near 30 m/s after one FASTER: most of the bonus
+
+
 def test_planner_config_rejects_a_penalty_without_the_shield(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("veto_penalty: 0.3\n")

@@ -39,6 +39,8 @@ class PlannerTrainConfig:
     shield: bool = False                     # pass every action through the safety veto while training
     veto_penalty: float = 0.0                # with shield: subtracted from the reward of a step the veto overrode
     #   (training signal only; monitor CSVs and evaluation keep the simulator's reward)
+    speed_bonus: float = 0.0                 # added to each step's reward x the speed share (0 at 20, 1 at 30 m/s);
+    #   training signal only, like veto_penalty
     init_policy: str = ""                    # start the Q-network from this policy file or published name
     checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
     eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
@@ -50,6 +52,8 @@ class PlannerTrainConfig:
             raise ConfigError("total_timesteps and n_envs must be positive")
         if self.veto_penalty < 0 or (self.veto_penalty and not self.shield):
             raise ConfigError("veto_penalty must be >= 0 and needs shield: true")
+        if self.speed_bonus < 0:
+            raise ConfigError("speed_bonus must be >= 0")
 
 
 def load_planner_config(path: str | Path | None, overrides: dict | None = None) -> PlannerTrainConfig:

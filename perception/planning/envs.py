@@ -64,22 +64,33 @@ def _shield_wrapper() -> type:
     return _Shield
 
 
-def VetoPenalty(env: Any, penalty: float) -> Any:  # noqa: N802
-    """``env`` (shielded) with ``penalty`` subtracted from the reward of every step whose action was vetoed.
+def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0) -> Any:  # noqa: N802
+    """``env`` with the reward changed for learning only; wrap it outside the Monitor so logged returns stay
+    the simulator's.
 
-    A training signal (shielding with punishment): the agent learns to pick actions the veto accepts, so it
-    needs the veto less. Wrap it outside the Monitor so that logged returns stay the simulator's.
+    * ``veto_penalty`` is subtracted from the reward of every step whose action the shield vetoed (shielding
+      with punishment: the agent learns to pick actions the veto accepts, so it needs the veto less);
+    * ``speed_bonus`` x the simulator's speed share (``info["rewards"]["high_speed_reward"]``: 0 at or below
+      20 m/s, 1 at or above 30 m/s, forward speed) is added to every step: the default reward's speed term is
+      small next to the cost of a crash, and a shielded agent can afford to weigh speed more.
     """
     import gymnasium as gym
 
-    class _VetoPenalty(gym.Wrapper):
+    class _TrainingReward(gym.Wrapper):
         def step(self, action: Any) -> Any:
             obs, reward, terminated, truncated, info = self.env.step(action)
+            reward = float(reward)
             if info.get("vetoed"):
-                reward = float(reward) - penalty
+                reward -= veto_penalty
+            reward += speed_bonus * float(info.get("rewards", {}).get("high_speed_reward", 0.0))
             return obs, reward, terminated, truncated, info
 
-    return _VetoPenalty(env)
+    return _TrainingReward(env)
+
+
+def VetoPenalty(env: Any, penalty: float) -> Any:  # noqa: N802
+    """``env`` (shielded) with ``penalty`` subtracted from the reward of every vetoed step (see TrainingReward)."""
+    return TrainingReward(env, veto_penalty=penalty)
 
 
 def idm_ego(env: Any) -> None:

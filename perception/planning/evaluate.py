@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 AGENTS = ("policy", "policy+veto", "idm", "random")
@@ -133,7 +134,7 @@ def _job(job: tuple[str, str | None, str, int, int, bool]) -> tuple[str, bool, d
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.planning.evaluate", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.planning.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--policy", default=None, help="policy.pt file (default: the shipped policy)")
     p.add_argument("--env", default="highway-fast-v0")

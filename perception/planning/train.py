@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.planning.train", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.planning.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=None, help="YAML file with PlannerTrainConfig fields")
     p.add_argument("--output", default="runs/planner", help="output folder")
     p.add_argument("--timesteps", type=int, default=None, help="total environment transitions")
@@ -39,15 +40,15 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False,
-                    veto_penalty: float = 0.0) -> Any:
+                    veto_penalty: float = 0.0, speed_bonus: float = 0.0) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
-    from perception.planning.envs import VetoPenalty, make_env
+    from perception.planning.envs import TrainingReward, make_env
     from perception.planning.noise import PerceptionNoise
 
     env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield)
     env = Monitor(env, monitor_path, info_keywords=("crashed", "speed"))  # logs the simulator's own reward
-    return VetoPenalty(env, veto_penalty) if veto_penalty else env
+    return TrainingReward(env, veto_penalty, speed_bonus) if veto_penalty or speed_bonus else env
 
 
 def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict[str, Any]:
@@ -116,7 +117,8 @@ def main(args: argparse.Namespace) -> int:
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     torch.set_num_threads(1)
     factories = [functools.partial(_make_monitored, config.env_id, config.observation_noise, config.seed + i,
-                                   str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty)
+                                   str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty,
+                                   config.speed_bonus)
                  for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)

@@ -15,11 +15,12 @@ import sys
 
 import numpy as np
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.tools.score_threshold", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.tools.score_threshold", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default=None, help="checkpoint .pt (default: the shipped weights)")
     p.add_argument("--data", default="apollo:../shared/data/apollo_2d_obstacle_dotah88", metavar="KIND:PATH")
     p.add_argument("--split", default="val")

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deploy.cli import OneLineArgumentParser
+
 WIDTH_PX, HEIGHT_PX = 960, 540
 FOCAL_PX = 800.0
 CAMERA_HEIGHT_M = 1.5
@@ -59,7 +61,7 @@ def render_frame(t_s: float) -> np.ndarray:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.tools.synthetic_clip", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.tools.synthetic_clip", description=__doc__.split("\n\n")[0])
     p.add_argument("--output", required=True, help="MP4 file to write")
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--fps", type=float, default=25.0)

@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from deploy.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 FORMATS = ("mcap", "ros2", "ros1")
@@ -27,8 +28,8 @@ DEFAULT_START_TIME_S = 1_700_000_000.0
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m perception.tools.video_to_log", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineArgumentParser(prog="python -m perception.tools.video_to_log", description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--video", required=True, metavar="PATH", help="video file or image folder")
     p.add_argument("--output", required=True, metavar="OUT", help=".mcap / .bag file, or ROS 2 bag folder")
     p.add_argument("--format", choices=FORMATS, default=None,
