@@ -100,6 +100,19 @@ def test_veto_escapes_a_slow_lead_into_an_opening_gap():
     assert veto.check(closing, SLOWER).action == SLOWER
 
 
+def test_veto_does_not_escape_into_the_lane_a_swerving_car_crosses():
+    # from a development-seed crash: the ego in the rightmost lane, a car 1 m ahead two lanes to the left swerving
+    # right at 6 m/s (predicted 1 s later in the ego's own lane). The middle lane lies on its path: escaping
+    # left drove into it. The old check looked only at now and the prediction, and saw the middle lane free.
+    veto = SafetyVeto()
+    swerving = VehicleState(5.8, -7.0, -7.6, 6.2)
+    obs = _obs(swerving, VehicleState(34.4, 0.0, -3.3, 0.0), VehicleState(56.7, -4.0, -4.0, 0.0),
+               ego_speed=25.6, lane=2)
+    assert veto.check(obs, SLOWER).action != LANE_LEFT
+    assert veto.check(obs, LANE_LEFT).action != LANE_LEFT
+    assert veto.check(obs, LANE_LEFT).vetoed
+
+
 def test_veto_lets_the_policy_drive_on_a_free_road():
     veto = SafetyVeto()
     obs = _obs(VehicleState(120.0, 0.0, 0.0, 0.0))

@@ -2,8 +2,9 @@
 
 It reads the same Kinematics observation as the policy (decoded to metres, simulator axes: x ahead, y right),
 so it works identically in the simulator and on video. Lanes are indexed from the ego row's road ``y`` (lane
-centres every 4 m); a vehicle counts as *in a lane* when its road ``y``, now or predicted ``cut_in_s`` ahead from
-its lateral speed, is within 2 m of that lane's centre (cut-ins); during its own lane change the ego occupies
+centres every 4 m); a vehicle counts as *in a lane* when its road ``y``, now, predicted ``cut_in_s`` ahead from
+its lateral speed, or anywhere on the way between, is within 2 m of that lane's centre (cut-ins, and a swerving
+car crossing a lane); during its own lane change the ego occupies
 both lanes it straddles and never reverses (no escape manoeuvre mid-change).
 Rules, in order:
 
@@ -101,9 +102,12 @@ class SafetyVeto:
         return (int(np.floor(pos)), int(np.floor(pos)) + 1)
 
     def _in_lane(self, ego: VehicleState, v: VehicleState, lane: int) -> bool:
-        """Whether ``v`` is (or within ``cut_in_s`` will be) within 2 m of lane ``lane``'s centre."""
+        """Whether ``v`` is, will be within ``cut_in_s``, or passes on the way, within 2 m of lane ``lane``'s
+        centre (its lateral position extrapolated linearly)."""
         centre = lane * LANE_WIDTH_M - ego.y_m  # relative to the ego, m
-        return abs(v.y_m - centre) < 2.0 or abs(v.y_m + v.vy_mps * self.cut_in_s - centre) < 2.0
+        # the lateral path from now to the prediction: a vehicle sweeping across a lane occupies it on the way
+        y0, y1 = sorted((v.y_m, v.y_m + v.vy_mps * self.cut_in_s))
+        return y0 - 2.0 < centre < y1 + 2.0
 
     def _lead(self, ego: VehicleState, others: list[VehicleState], lanes: tuple[int, ...]) -> VehicleState | None:
         ahead = [v for v in others if v.x_m > 0 and any(self._in_lane(ego, v, lane) for lane in lanes)]
