@@ -64,7 +64,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="policy.pt from perception.planning.train (default: the shipped policy)")
     p.add_argument("--ego-speed-mps", type=float, default=25.0,
                    help="ego speed the planner assumes (a video carries no speed)")
-    p.add_argument("--no-veto", action="store_true", help="let the policy act without the rule-based safety veto")
+    p.add_argument("--no-veto", action="store_true",
+                   help="let the policy act without the rule-based safety veto (the shipped policy relies on it: "
+                        "alone it crashed in 58 %% of held-out simulator episodes)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --output after the last frame in its frames.jsonl; the video "
                         "continues in annotated.partN.mp4 (and --mcap-out in FILE.partN.mcap when FILE exists)")

@@ -50,8 +50,13 @@ PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
         file_name="dqn_highway_fast_penalty-5f400503.pt",
         sha256="5f40050336f505bb5cbe98a912283591d545c74dfafab890f838dceed0dc6cc9",
     ),
+    "dqn_highway_fast_speed": PolicyRecord(
+        name="dqn_highway_fast_speed",
+        file_name="dqn_highway_fast_speed-bb370dcc.pt",
+        sha256="bb370dcc50ba21f1ceda893812c1e2dfa851fd9d6e239f5a8d780db6a74d204f",
+    ),
 }
-DEFAULT_POLICY: str | None = "dqn_highway_fast_penalty"
+DEFAULT_POLICY: str | None = "dqn_highway_fast_speed"
 
 
 def build_q_network(net_arch: tuple[int, ...], n_inputs: int, n_actions: int) -> Any:
