@@ -113,6 +113,35 @@ def test_veto_does_not_escape_into_the_lane_a_swerving_car_crosses():
     assert veto.check(obs, LANE_LEFT).vetoed
 
 
+def test_veto_holds_a_car_the_detector_missed_for_one_step():
+    # a car 30 m ahead in the ego's lane at 20 m/s (ego 25 m/s) vanishes from the next observation (a missed
+    # detection): predicted 1 s on it is 25 m ahead, too close to speed up to 30 m/s
+    veto = SafetyVeto()
+    before = _obs(VehicleState(30.0, 0.0, -5.0, 0.0))
+    now = _obs()  # empty road: the car was missed
+    assert veto.check(now, FASTER).vetoed is False
+    d = veto.check(now, FASTER, previous_obs=before)
+    assert d.vetoed and d.action == SLOWER and "ahead" in d.reason
+
+
+def test_veto_holds_only_vehicles_that_should_still_be_seen():
+    veto = SafetyVeto()
+    ego = VehicleState(200.0, 4.0, 25.0, 0.0)
+    seen_now = [VehicleState(x, 4.0, 0.0, 0.0) for x in (10.0, 20.0, 30.0)] + [VehicleState(40.0, -4.0, 0.0, 0.0)]
+    prev_tracked = VehicleState(27.0, 4.0, -5.0, 0.0)   # predicted at 22 m, 2 m from the car seen at 20 m
+    prev_far = VehicleState(80.0, 4.0, 0.0, 0.0)        # predicted at 80 m: beyond the 4 seen, crowded out
+    prev_behind = VehicleState(-8.0, 4.0, -5.0, 0.0)    # predicted 13 m behind: out of view
+    held = veto.held_vehicles(ego, seen_now, ego, [prev_tracked, prev_far, prev_behind], 1.0, full=True)
+    assert held == []
+    prev_missed = VehicleState(15.0, -4.0, 0.0, 0.0)    # in the left lane, nothing seen near 15 m there now
+    held = veto.held_vehicles(ego, seen_now, ego, [prev_missed], 1.0, full=True)
+    assert len(held) == 1 and held[0].x_m == pytest.approx(15.0) and held[0].y_m == pytest.approx(-4.0)
+    # the ego's own motion is taken out: ego 20 -> 30 m/s travels 25 m in 1 s, a 20 m/s car 20 m
+    held = veto.held_vehicles(VehicleState(200.0, 4.0, 30.0, 0.0), [], VehicleState(200.0, 4.0, 20.0, 0.0),
+                              [VehicleState(40.0, 0.0, 0.0, 0.0)], 1.0, full=False)
+    assert held[0].x_m == pytest.approx(35.0) and held[0].vx_mps == pytest.approx(-10.0)
+
+
 def test_veto_lets_the_policy_drive_on_a_free_road():
     veto = SafetyVeto()
     obs = _obs(VehicleState(120.0, 0.0, 0.0, 0.0))

@@ -48,17 +48,17 @@ def _shield_wrapper() -> type:
         def __init__(self, env: Any) -> None:
             super().__init__(env)
             self.veto, self.contract = SafetyVeto(), KinematicsObservation()
-            self.last_obs = None
+            self.last_obs = self.previous_obs = None
 
         def reset(self, **kwargs: Any) -> Any:
             obs, info = self.env.reset(**kwargs)
-            self.last_obs = obs
+            self.last_obs, self.previous_obs = obs, None
             return obs, info
 
         def step(self, action: Any) -> Any:
-            decision = self.veto.check(self.last_obs, int(action), self.contract)
+            decision = self.veto.check(self.last_obs, int(action), self.contract, previous_obs=self.previous_obs)
             obs, reward, terminated, truncated, info = self.env.step(decision.action)
-            self.last_obs = obs
+            self.last_obs, self.previous_obs = obs, self.last_obs
             return obs, reward, terminated, truncated, {**info, "vetoed": decision.vetoed}
 
     return _Shield

@@ -52,12 +52,17 @@ class PolicyAgent(Agent):
         self.policy = load_policy(policy_path)
         self.veto = SafetyVeto() if veto else None
         self.name = "policy+veto" if veto else "policy"
+        self.previous_obs: np.ndarray | None = None  # the veto holds vehicles missing since the last step
+
+    def reset(self, env: Any) -> None:
+        self.previous_obs = None
 
     def act(self, obs: np.ndarray) -> tuple[int, bool]:
         action = self.policy.act(obs)
         if self.veto is None:
             return action, False
-        decision = self.veto.check(obs, action)
+        decision = self.veto.check(obs, action, previous_obs=self.previous_obs)
+        self.previous_obs = obs
         return decision.action, decision.vetoed
 
 

@@ -20,6 +20,13 @@ Rules, in order:
    time-to-collision below ``ttc_min_s`` -> SLOWER (or a free neighbour lane at minimum speed).
 
 Gaps are bumper to bumper (centre distance minus one 5 m vehicle length).
+
+**Missed vehicles.** Given the previous observation (``previous_obs``, one decision period ``period_s``
+earlier), every vehicle seen then is predicted forward (its velocity, and the ego's motion between the two
+observations) and, when no vehicle is now within ``hold_match_m`` of that prediction although it should still be
+in view, it is added to the vehicles the rules check, for this decision only. One missed detection then no
+longer hides a car from the veto (the simulator's evaluation with the perception noise model); on video the
+tracker's hold of lost tracks does the same job, so the pipeline does not pass ``previous_obs``.
 """
 
 from __future__ import annotations
@@ -62,10 +69,18 @@ class SafetyVeto:
     cut_in_s: float = 1.0        # lateral prediction horizon for cut-ins (s)
     speed_step_mps: float = 5.0  # target-speed change of one FASTER (m/s)
     lanes_count: int = 3         # lanes of the road
+    hold_match_m: tuple[float, float] = (5.0, 2.0)  # (longitudinal, lateral) distance within which a vehicle
+    #   seen now counts as the predicted position of one seen in the previous observation (m)
 
-    def check(self, obs: np.ndarray, action: int, contract: KinematicsObservation | None = None) -> VetoDecision:
+    def check(self, obs: np.ndarray, action: int, contract: KinematicsObservation | None = None,
+              previous_obs: np.ndarray | None = None, period_s: float = 1.0) -> VetoDecision:
+        """The decision for ``action`` (index into ACTIONS) given ``obs`` (float32[vehicles_count, 5]); with
+        ``previous_obs`` (the observation ``period_s`` earlier) vehicles missing now are held (module docstring)."""
         contract = contract or KinematicsObservation()
         ego, others = contract.decode(obs)
+        if previous_obs is not None:
+            others = others + self.held_vehicles(ego, others, *contract.decode(previous_obs), period_s,
+                                                 full=len(others) >= contract.vehicles_count - 1)
         lane = int(round(ego.y_m / LANE_WIDTH_M))
         judged = action
         if action in (LANE_LEFT, LANE_RIGHT) and not 0 <= lane + (1 if action == LANE_RIGHT else -1) < self.lanes_count:
@@ -92,6 +107,26 @@ class SafetyVeto:
         if (danger or trap) and judged != SLOWER:
             return VetoDecision(SLOWER, True, danger or trap)
         return VetoDecision(action, False, "")
+
+    def held_vehicles(self, ego: VehicleState, others: list[VehicleState], prev_ego: VehicleState,
+                      prev_others: list[VehicleState], period_s: float, full: bool) -> list[VehicleState]:
+        """Vehicles of the previous observation, predicted ``period_s`` on and expressed relative to the ego now,
+        that match no vehicle seen now but should be in view: not more than 10 m behind, and nearer than the
+        farthest vehicle seen now when the observation is ``full`` (else it may just have been crowded out)."""
+        ego_dx = 0.5 * (prev_ego.vx_mps + ego.vx_mps) * period_s  # ego's forward travel, m
+        farthest = max((abs(v.x_m) for v in others), default=0.0) if full else np.inf
+        dx_tol, dy_tol = self.hold_match_m
+        held = []
+        for v in prev_others:
+            vx_abs, vy_abs = v.vx_mps + prev_ego.vx_mps, v.vy_mps + prev_ego.vy_mps  # its own velocity
+            p = VehicleState(x_m=v.x_m + vx_abs * period_s - ego_dx,
+                             y_m=prev_ego.y_m + v.y_m + vy_abs * period_s - ego.y_m,
+                             vx_mps=vx_abs - ego.vx_mps, vy_mps=vy_abs - ego.vy_mps)
+            if p.x_m <= -2.0 * VEHICLE_LENGTH_M or abs(p.x_m) >= farthest:
+                continue
+            if not any(abs(o.x_m - p.x_m) < dx_tol and abs(o.y_m - p.y_m) < dy_tol for o in others):
+                held.append(p)
+        return held
 
     def _ego_lanes(self, ego: VehicleState) -> tuple[int, ...]:
         """Lanes the ego occupies: one, or the two it straddles during a lane change."""
