@@ -267,10 +267,10 @@ def test_init_policy_round_trips_through_sb3_and_mismatched_layouts_are_refused(
 
 def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
     _needs_highway_env()
-    from perception.planning.envs import VetoPenalty, make_env
+    from perception.planning.envs import TrainingReward, make_env
 
-    plain, penalised = make_env("highway-fast-v0", shield=True), VetoPenalty(make_env("highway-fast-v0", shield=True),
-                                                                              0.5)
+    plain = make_env("highway-fast-v0", shield=True)
+    penalised = TrainingReward(make_env("highway-fast-v0", shield=True), veto_penalty=0.5)
     plain.reset(seed=3)
     penalised.reset(seed=3)
     vetoed_steps = 0

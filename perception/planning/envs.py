@@ -88,11 +88,6 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
     return _TrainingReward(env)
 
 
-def VetoPenalty(env: Any, penalty: float) -> Any:  # noqa: N802
-    """``env`` (shielded) with ``penalty`` subtracted from the reward of every vetoed step (see TrainingReward)."""
-    return TrainingReward(env, veto_penalty=penalty)
-
-
 def idm_ego(env: Any) -> None:
     """Make the ego vehicle drive itself with highway-env's IDM (speed) and MOBIL (lane change) models.
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.cli import OneLineArgumentParser
+from deploy.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 
 AGENTS = ("policy", "policy+veto", "idm", "random")
@@ -196,8 +196,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    from deploy.cli import run_main
-
     return run_main(main, get_args_parser().parse_args(argv))
 
 

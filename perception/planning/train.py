@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deploy.cli import OneLineArgumentParser
+from deploy.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 
 
@@ -192,8 +192,6 @@ class _Progress:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    from deploy.cli import run_main
-
     return run_main(main, get_args_parser().parse_args(argv))
 
 
