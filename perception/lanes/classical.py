@@ -41,6 +41,10 @@ class ClassicalConfig:
     min_luma_contrast: float = 16.0  # grey levels the stripe must exceed both sides by (white paint)
     min_yellow_contrast: float = 8.0  # Lab b* levels above both sides (yellow paint)
     min_luma_over_road: float = 6.0  # the stripe's luma must exceed the road's median luma in its row by this
+    noise_k: float = 0.0  # adaptive thresholds: in a BEV row whose ridge response is quiet (faint, low-contrast
+    #   frames) the three thresholds above shrink in proportion, to noise_k x the row's robust noise of the luma
+    #   ridge, but never below contrast_floor_frac of their values; 0 = fixed thresholds
+    contrast_floor_frac: float = 0.25
     max_marking_width_m: float = 0.45  # wider runs of mask pixels in a BEV row are not paint (cars, shadows)
     max_pixels: int = 6000  # marking pixels used for the road-model search (evenly thinned beyond this)
     near_weight_m: float = 20.0  # pixels beyond this distance count less (weight near_weight_m / x): clutter
@@ -96,10 +100,30 @@ def marking_mask(projector: BevProjector, image_bgr: np.ndarray, config: Classic
     road_luma = np.full((luma.shape[0], 1), 255.0, np.float32)  # (h, 1) typical road luma per row
     if seen.any():
         road_luma[seen, 0] = np.nanmedian(np.where(projector.valid[seen], luma[seen], np.nan), axis=1)
-    light = luma > road_luma + config.min_luma_over_road
-    white = (_ridge(luma, offset) > config.min_luma_contrast) & light
-    yellowish = (_ridge(yellow, offset) > config.min_yellow_contrast) & (yellow > 128 + config.min_yellow_contrast)
+    ridge_luma, ridge_yellow = _ridge(luma, offset), _ridge(yellow, offset)
+    scale = np.ones((luma.shape[0], 1), np.float32)  # (h, 1) threshold factor per row
+    if config.noise_k > 0:
+        noise = _row_noise(ridge_luma, valid)
+        scale = np.clip(config.noise_k * noise / config.min_luma_contrast, config.contrast_floor_frac, 1.0)
+    light = luma > road_luma + config.min_luma_over_road * scale
+    white = (ridge_luma > config.min_luma_contrast * scale) & light
+    yellowish = ((ridge_yellow > config.min_yellow_contrast * scale)
+                 & (yellow > 128 + config.min_yellow_contrast * scale))
     return ((white | yellowish) & valid).astype(np.uint8)
+
+
+def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(h, 1) float32 robust spread of ``response`` (h, w) per row: 1.4826 x the median absolute deviation over the
+    row's ``valid`` pixels (the standard deviation for Gaussian noise, unmoved by the few marking pixels);
+    +inf in rows without valid pixels."""
+    out = np.full((response.shape[0], 1), np.inf, np.float32)
+    rows = np.nonzero(valid.any(axis=1))[0]
+    for r in rows:  # rows hold a few hundred valid pixels; a loop keeps NaN bookkeeping out
+        v = response[r, valid[r]]
+        v = v[np.isfinite(v)]
+        if len(v):
+            out[r, 0] = 1.4826 * np.median(np.abs(v - np.median(v)))
+    return out
 
 
 @dataclass(frozen=True)
