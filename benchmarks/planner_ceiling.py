@@ -1,0 +1,127 @@
+"""How fast can the ego go in highway-fast-v0 without crashing? A look-ahead planner that sees the future.
+
+    python benchmarks/planner_ceiling.py [--episodes 30] [--seed 20000] [--horizon 4] [--score reward|speed]
+                                         [--workers 2] [--output benchmarks/out/planner_ceiling.json]
+
+Not a planner for the car: at every decision it deep-copies the simulator (other drivers included, so it knows
+exactly what they will do), tries each of the five meta-actions followed by ``horizon - 1`` IDLE steps, and
+takes the action whose roll-out scores best (discount 0.9 per step; a collision costs 10 returns, or 1000 m/s
+with ``--score speed``, and ends that roll-out). Ties go FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER. It
+answers whether the planner targets of issue #6 (<= 2 % crashes, >= 25 m/s, return >= 24) can be reached at all
+in this traffic with these actions: a policy that only sees the Kinematics observation now has less to go on.
+Episodes use the development seeds (20000+ by default; the held-out seeds 100000+ stay for the policy).
+Prints a table and writes JSON: crash rate, mean speed over all steps, mean return (the simulator's reward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ACTION_ORDER = (3, 1, 0, 2, 4)  # FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER (tie-break order)
+IDLE = 1
+DISCOUNT = 0.9
+
+
+def rollout_score(env_unwrapped, first_action: int, horizon: int, score: str) -> float:
+    """Discounted score of ``first_action`` then IDLE on a deep copy of the simulator."""
+    sim = copy.deepcopy(env_unwrapped)
+    total = 0.0
+    for k in range(horizon):
+        _, reward, terminated, truncated, info = sim.step(first_action if k == 0 else IDLE)
+        if info.get("crashed"):
+            return total - (1000.0 if score == "speed" else 10.0)
+        total += (float(info["speed"]) if score == "speed" else float(reward)) * DISCOUNT ** k
+        if terminated or truncated:
+            break
+    return total
+
+
+def run_episodes(job: tuple[list[int], int, str]) -> list[dict]:
+    seeds, horizon, score = job
+    import gymnasium as gym
+    import highway_env  # noqa: F401  (registers the environments)
+
+    env = gym.make("highway-fast-v0")
+    out = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        done, total, speeds, info = False, 0.0, [], {}
+        while not done:
+            scores = [rollout_score(env.unwrapped, a, horizon, score) for a in ACTION_ORDER]
+            action = ACTION_ORDER[int(np.argmax(scores))]  # first maximum: the tie-break order above
+            _, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            speeds.append(float(info["speed"]))
+            done = terminated or truncated
+        out.append({"seed": seed, "return": total, "steps": len(speeds), "mean_speed_mps": float(np.mean(speeds)),
+                    "crashed": bool(info.get("crashed"))})
+    env.close()
+    return out
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--episodes", type=int, default=30)
+    p.add_argument("--seed", type=int, default=20_000, help="first episode seed (development seeds)")
+    p.add_argument("--horizon", type=int, default=4, help="roll-out length in decisions (1 s each)")
+    p.add_argument("--score", choices=("reward", "speed"), default="reward",
+                   help="what a roll-out maximises: the simulator's reward, or the ego's speed")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--output", default=str(REPO / "benchmarks" / "out" / "planner_ceiling.json"))
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.episodes <= 0 or args.horizon <= 0 or args.workers <= 0:
+        print("error: --episodes, --horizon and --workers must be positive", file=sys.stderr)
+        return 2
+    try:
+        import highway_env  # noqa: F401
+    except ImportError:
+        print("error: needs the rl extra: pip install -e '.[rl]'", file=sys.stderr)
+        return 2
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    jobs = [(seeds[i::args.workers], args.horizon, args.score) for i in range(min(args.workers, len(seeds)))]
+    t0 = time.perf_counter()
+    if len(jobs) > 1:
+        import multiprocessing
+
+        with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+            episodes = [e for part in pool.map(run_episodes, jobs) for e in part]
+    else:
+        episodes = run_episodes(jobs[0])
+    episodes.sort(key=lambda e: e["seed"])
+    steps = sum(e["steps"] for e in episodes)
+    summary = {"episodes": len(episodes), "crash_rate": float(np.mean([e["crashed"] for e in episodes])),
+               "mean_speed_mps": sum(e["mean_speed_mps"] * e["steps"] for e in episodes) / steps,
+               "mean_return": float(np.mean([e["return"] for e in episodes])),
+               "episodes_at_or_above_25_mps": int(sum(e["mean_speed_mps"] >= 25.0 for e in episodes))}
+    wall_s = time.perf_counter() - t0
+    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
+              "cpus": os.cpu_count(), "env": "highway-fast-v0", "first_seed": args.seed, "horizon": args.horizon,
+              "score": args.score, "wall_s": round(wall_s, 1), "summary": summary, "per_episode": episodes}
+    print(f"{'planner':<34}{'episodes':>9}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'>=25 m/s':>9}")
+    name = f"look-ahead oracle H={args.horizon} ({args.score})"
+    print(f"{name:<34}{summary['episodes']:>9}{summary['crash_rate']:>11.1%}{summary['mean_speed_mps']:>11.2f}"
+          f"{summary['mean_return']:>9.2f}{summary['episodes_at_or_above_25_mps']:>9}")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out} ({wall_s:.0f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))
