@@ -30,7 +30,7 @@ import numpy as np
 from perception.lanes.bev import BevGrid, BevProjector
 from perception.lanes.model import FitPrior, LineObservation, fit_line
 
-__all__ = ["ClassicalConfig", "ClassicalLaneFinder", "marking_mask"]
+__all__ = ["ClassicalConfig", "ClassicalLaneFinder", "bev_channels", "marking_mask", "mask_from_channels"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class ClassicalConfig:
     line_prior: FitPrior = field(default_factory=lambda: FitPrior(c1_std=0.03, c2_std=0.001))  # around the model
 
 
-def _bev_channels(projector: BevProjector, image_bgr: np.ndarray, blur_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """(luma, yellowness) BEV images float32 (h, w)."""
+def bev_channels(projector: BevProjector, image_bgr: np.ndarray, blur_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """(luma, yellowness) BEV images float32 (h, w) of a raw BGR frame (the warp: the costly part of a mask)."""
     k = int(round(blur_px * image_bgr.shape[1] / 1280.0)) | 1  # kernel scales with the frame width, odd
     img = cv2.GaussianBlur(image_bgr, (k, k), 0) if k > 1 else image_bgr
     lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)  # uint8: L 0..255, b* offset by 128
@@ -93,7 +93,12 @@ def _ridge(channel: np.ndarray, offset_px: int) -> np.ndarray:
 
 def marking_mask(projector: BevProjector, image_bgr: np.ndarray, config: ClassicalConfig) -> np.ndarray:
     """uint8 (h, w) BEV mask, 1 where lane paint is likely (see the module docstring, step 2)."""
-    luma, yellow = _bev_channels(projector, image_bgr, config.blur_px)
+    return mask_from_channels(projector, *bev_channels(projector, image_bgr, config.blur_px), config)
+
+
+def mask_from_channels(projector: BevProjector, luma: np.ndarray, yellow: np.ndarray,
+                       config: ClassicalConfig) -> np.ndarray:
+    """:func:`marking_mask` from the BEV channels of :func:`bev_channels` (so two thresholds share one warp)."""
     offset = max(1, int(round(config.ridge_offset_m * projector.grid.y_px_per_m)))
     valid = cv2.erode(projector.valid.astype(np.uint8), np.ones((1, 2 * offset + 1), np.uint8)) > 0
     seen = projector.valid.any(axis=1)  # (h,) rows with at least one pixel inside the frame
@@ -116,13 +121,13 @@ def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(h, 1) float32 robust spread of ``response`` (h, w) per row: 1.4826 x the median absolute deviation over the
     row's ``valid`` pixels (the standard deviation for Gaussian noise, unmoved by the few marking pixels);
     +inf in rows without valid pixels."""
+    use = valid & np.isfinite(response)
+    rows = use.any(axis=1)  # (h,) rows with something to measure
     out = np.full((response.shape[0], 1), np.inf, np.float32)
-    rows = np.nonzero(valid.any(axis=1))[0]
-    for r in rows:  # rows hold a few hundred valid pixels; a loop keeps NaN bookkeeping out
-        v = response[r, valid[r]]
-        v = v[np.isfinite(v)]
-        if len(v):
-            out[r, 0] = 1.4826 * np.median(np.abs(v - np.median(v)))
+    if rows.any():
+        r = np.where(use[rows], response[rows], np.nan)
+        med = np.nanmedian(r, axis=1, keepdims=True)
+        out[rows] = 1.4826 * np.nanmedian(np.abs(r - med), axis=1, keepdims=True)
     return out
 
 

@@ -13,13 +13,13 @@ accuracy 0.865 / 0.815 / 0.542 / 0.438 -> 0.865 / 0.842 / 0.694 / 0.646; ``tests
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from calibration import CameraModel
-from dataclasses import replace
-
 from perception.lanes.bev import BevProjector
-from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder
+from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder, bev_channels, mask_from_channels
 from perception.lanes.mounting import LaneCamera, lane_camera
 from perception.lanes.network import observations_from_lane_lines
 from perception.lanes.sides import assign_sides, polyline_px
@@ -51,10 +51,15 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
     if network_lanes is not None:
         lines = sorted(observations_from_lane_lines(network_lanes, projector), key=lambda ln: -float(ln.coef[0]))
         return _labelled(projector, lines)
-    out = _labelled(projector, ClassicalLaneFinder(projector, config)(image_bgr))
+    channels = bev_channels(projector, image_bgr, config.blur_px)  # warped once, thresholded once or twice
+
+    def look(cfg: ClassicalConfig) -> list[LaneLine]:
+        mask = mask_from_channels(projector, *channels, cfg)
+        return _labelled(projector, ClassicalLaneFinder(projector, cfg).lines_from_mask(mask))
+
+    out = look(config)
     if len(out) < EXPECTED_LINES and config.noise_k == 0 and FAINT_NOISE_K > 0:
-        faint = replace(config, noise_k=FAINT_NOISE_K)
-        second = _labelled(projector, ClassicalLaneFinder(projector, faint)(image_bgr))
+        second = look(replace(config, noise_k=FAINT_NOISE_K))
         if len(second) > len(out):
             out = second
     return out
