@@ -29,8 +29,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-ACTION_ORDER = (3, 1, 0, 2, 4)  # FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER (tie-break order)
-IDLE = 1
+sys.path.insert(0, str(REPO))
+
+from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER  # noqa: E402
+
+ACTION_ORDER = (FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER)  # tie-break order
 DISCOUNT = 0.9
 
 
@@ -92,6 +95,13 @@ def main(args: argparse.Namespace) -> int:
     except ImportError:
         print("error: needs the rl extra: pip install -e '.[rl]'", file=sys.stderr)
         return 2
+    out = Path(args.output)
+    try:  # before minutes of simulation, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    except OSError as e:
+        print(f"error: cannot write --output {out}: {e.strerror}", file=sys.stderr)
+        return 2
     seeds = list(range(args.seed, args.seed + args.episodes))
     jobs = [(seeds[i::args.workers], args.horizon, args.score) for i in range(min(args.workers, len(seeds)))]
     t0 = time.perf_counter()
@@ -116,8 +126,6 @@ def main(args: argparse.Namespace) -> int:
     name = f"look-ahead oracle H={args.horizon} ({args.score})"
     print(f"{name:<34}{summary['episodes']:>9}{summary['crash_rate']:>11.1%}{summary['mean_speed_mps']:>11.2f}"
           f"{summary['mean_return']:>9.2f}{summary['episodes_at_or_above_25_mps']:>9}")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {out} ({wall_s:.0f} s)", file=sys.stderr)
     return 0
