@@ -1,6 +1,6 @@
 """Lane stage accuracy and stability: TuSimple stills, the real clip, synthetic drives; prints a table, writes JSON.
 
-    python benchmarks/lanes.py [--weights FILE] [--data DIR] [--output benchmarks/out/lanes.json]
+    python benchmarks/lanes.py [--weights FILE] [--data DIR] [--output benchmarks/out/lanes.json] [--fade 0.3,0.15]
 
 Rows (definitions in perception/lanes/metrics.py):
   * TuSimple accuracy / FP / FN (perception.metrics.lanes.LaneEvaluator) per still, no tracking:
@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from calibration import default_camera  # noqa: E402
 from perception.lanes import detect_image_lanes, make_lane_stage  # noqa: E402
 from perception.lanes.metrics import run_stage, synthetic_errors, tusimple_accuracy, video_stats  # noqa: E402
-from perception.lanes.synthetic import drive  # noqa: E402
+from perception.lanes.synthetic import drive, fade  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 
@@ -46,6 +46,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                                                    "network source; without it only the classical source runs")
     p.add_argument("--data", default=str(DATA), help="the shared data folder")
     p.add_argument("--output", default=str(REPO / "benchmarks" / "out" / "lanes.json"))
+    p.add_argument("--fade", default="", help="comma-separated contrasts (e.g. 0.3,0.15,0.1): the clip again with "
+                                              "every frame faded (perception.lanes.synthetic.fade)")
     p.add_argument("--synthetic-frames", type=int, default=125, help="frames per synthetic drive (25 fps)")
     return p
 
@@ -89,7 +91,7 @@ def tusimple_rows(data: Path, network) -> list[dict]:
     return rows
 
 
-def video_rows(data: Path, network) -> list[dict]:
+def video_rows(data: Path, network, fades: list[float] = ()) -> list[dict]:
     clip = data / "udacity_lanelines_p1" / "solidWhiteRight.mp4"
     if not clip.exists():
         return [{"data": "solidWhiteRight.mp4", "skipped": f"{clip} not found"}]
@@ -104,14 +106,17 @@ def video_rows(data: Path, network) -> list[dict]:
     cap.release()
     h, w = frames[0].shape[:2]
     rows = []
-    for source in ["classical"] + (["network"] if network is not None else []):
-        stage = make_lane_stage(None, (w, h), source=source, calibration_frames=frames[:50])
+    runs = [("classical", None)] + ([("network", None)] if network is not None else [])
+    runs += [("classical", c) for c in fades]  # the classical finder on the faded clip
+    for source, contrast in runs:
+        clip_frames = frames if contrast is None else [fade(f, contrast, seed=i) for i, f in enumerate(frames)]
+        stage = make_lane_stage(None, (w, h), source=source, calibration_frames=clip_frames[:50])
         t0 = time.perf_counter()
-        records = run_stage(stage, [(i / fps, f) for i, f in enumerate(frames)],
+        records = run_stage(stage, [(i / fps, f) for i, f in enumerate(clip_frames)],
                             network_lanes=network if source == "network" else None)
         elapsed = time.perf_counter() - t0
-        rows.append({"data": "solidWhiteRight.mp4", "source": source, **video_stats(records),
-                     "ms_per_frame_stage": stage.summary()["mean_ms"],
+        rows.append({"data": "solidWhiteRight.mp4", "source": source, "fade_contrast": contrast,
+                     **video_stats(records), "ms_per_frame_stage": stage.summary()["mean_ms"],
                      "ms_per_frame_total": round(1000 * elapsed / len(frames), 1),
                      "mounting": stage.summary()["mounting"]})
     return rows
@@ -148,12 +153,13 @@ def print_table(results: dict) -> None:
         print(f"  {r['data']:<26}{r['source']:<27}{r['tusimple_accuracy']:>7.3f}{r['tusimple_fp']:>7.3f}"
               f"{r['tusimple_fn']:>7.3f}{r['culane_f1']:>7.3f}  {r['note']}")
     print("\nReal clip, default mounting (no labels)")
-    print(f"  {'source':<12}{'both ego':>9}{'jitter m':>10}{'id flips':>9}{'changes':>8}{'width m':>8}{'ms/frame':>9}")
+    print(f"  {'source':<16}{'both ego':>9}{'jitter m':>10}{'id flips':>9}{'changes':>8}{'width m':>8}{'ms/frame':>9}")
     for r in results["video"]:
         if "skipped" in r:
             print(f"  skipped: {r['skipped']}")
             continue
-        print(f"  {r['source']:<12}{r['both_ego_share']:>9.3f}{_fmt(r['offset_jitter_m'], '.4f'):>10}"
+        name = r["source"] if r.get("fade_contrast") is None else f"{r['source']} x{r['fade_contrast']}"
+        print(f"  {name:<16}{r['both_ego_share']:>9.3f}{_fmt(r['offset_jitter_m'], '.4f'):>10}"
               f"{r['id_flips']:>9}{len(r['lane_changes']):>8}{_fmt(r['lane_width_median_m'], '.2f'):>8}"
               f"{r['ms_per_frame_stage']:>9.1f}")
     print("\nSynthetic drives (truth known)")
@@ -168,6 +174,14 @@ def print_table(results: dict) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        fades = [float(c) for c in args.fade.split(",") if c.strip()]
+    except ValueError:
+        print(f"error: --fade {args.fade!r}: expected comma-separated numbers in (0, 1]", file=sys.stderr)
+        return 2
+    if any(not 0 < c <= 1 for c in fades):
+        print(f"error: --fade {args.fade!r}: contrasts must be in (0, 1]", file=sys.stderr)
+        return 2
     network = None
     if args.weights:
         from perception.lanes.network import network_lane_detector
@@ -176,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
     data = Path(args.data)
     results = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
                "cpus": os.cpu_count(), "python": platform.python_version(), "weights": args.weights,
-               "tusimple": tusimple_rows(data, network), "video": video_rows(data, network),
+               "tusimple": tusimple_rows(data, network), "video": video_rows(data, network, fades),
                "synthetic": synthetic_rows(args.synthetic_frames)}
     print_table(results)
     out = Path(args.output)

@@ -1,7 +1,6 @@
 """Faint lane paint on stills: the second look with noise-adapted thresholds (perception/lanes/single.py).
 
-Low-contrast frames are made from labelled ones by pulling every pixel towards its local mean (a Gaussian of
-8 px), which keeps the geometry and the labels and fades the paint, as haze, worn paint or a downscaled JPEG do.
+Low-contrast frames are made from labelled ones with :func:`perception.lanes.synthetic.fade`.
 """
 
 from __future__ import annotations
@@ -15,20 +14,12 @@ import pytest
 import perception.lanes.single as single
 from calibration import default_camera
 from perception.lanes import detect_image_lanes
-from perception.lanes.synthetic import drive
+from perception.lanes.synthetic import drive, fade
 from perception.metrics.lanes import LaneEvaluator
 
 from conftest import SHARED_DATA, need
 
 LANENET = SHARED_DATA / "tusimple_lanenet_masks" / "data" / "training_data_example"
-
-
-def fade(image_bgr: np.ndarray, contrast: float, seed: int = 0) -> np.ndarray:
-    """``image_bgr`` with local contrast scaled by ``contrast`` (0..1) and 2 grey levels of noise."""
-    f = image_bgr.astype(np.float32)
-    mean = cv2.GaussianBlur(f, (0, 0), 8)
-    noise = np.random.default_rng(seed).normal(0.0, 2.0, f.shape)
-    return np.clip(mean + contrast * (f - mean) + noise, 0, 255).astype(np.uint8)
 
 
 def _sides(image_bgr: np.ndarray) -> dict[str, float]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from calibration import CameraModel, horizon_line, pixel_from_road
 
-__all__ = ["SyntheticRoad", "SyntheticFrame", "render_road", "drive"]
+__all__ = ["SyntheticRoad", "SyntheticFrame", "render_road", "drive", "fade"]
 
 _SHIFT = 4  # fillPoly fixed-point bits (1/16 px)
 
@@ -127,3 +127,13 @@ def drive(camera: CameraModel, n_frames: int, *, fps: float = 25.0, speed_mps: f
         previous = p
         image = render_road(camera, road, car_y_m=p, curvature_1pm=kappa, travelled_m=speed_mps * t, seed=seed + i)
         yield SyntheticFrame(i, t, image, p, _truth_offset(road, p), kappa, event)
+
+
+def fade(image_bgr: np.ndarray, contrast: float, seed: int = 0) -> np.ndarray:
+    """``image_bgr`` (H, W, 3) uint8 with its local contrast scaled by ``contrast`` (0..1: every pixel pulled
+    towards its Gaussian local mean, sigma 8 px) plus 2 grey levels of noise: geometry and labels stay, the paint
+    fades, as in haze, on worn paint or in a downscaled JPEG."""
+    f = image_bgr.astype(np.float32)
+    mean = cv2.GaussianBlur(f, (0, 0), 8)
+    noise = np.random.default_rng(seed).normal(0.0, 2.0, f.shape)
+    return np.clip(mean + contrast * (f - mean) + noise, 0, 255).astype(np.uint8)
