@@ -23,6 +23,7 @@ from perception.lanes.bev import BevProjector
 from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder, bev_channels, mask_from_channels
 from perception.lanes.mounting import LaneCamera, lane_camera
 from perception.lanes.network import observations_from_lane_lines
+from perception.lanes.refine import RefineConfig, refine_lines
 from perception.lanes.sides import assign_sides, polyline_px
 from perception.results import LaneLine
 
@@ -36,7 +37,8 @@ EXPECTED_LINES = 4  # lines a still should show: ego_left, ego_right, left_left,
 
 def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
                        config: ClassicalConfig = ClassicalConfig(), lane_cam: LaneCamera | None = None,
-                       network_lanes: list[LaneLine] | None = None) -> list[LaneLine]:
+                       network_lanes: list[LaneLine] | None = None,
+                       refine: RefineConfig | None = RefineConfig()) -> list[LaneLine]:
     """The labelled lane lines (ego_left, ego_right, left_left, right_right when seen) of one BGR frame.
 
     Lines come from the classical finder, or, when ``network_lanes`` (the lane head's polylines for this
@@ -44,14 +46,15 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
     bottom to top, from the bottom image row (or where the line leaves the frame sideways) to
     ``FAR_EXTENSION`` times the farthest marking found. With the classical finder, a frame where fewer than
     four lines are found gets the second look of the module docstring (unless ``config.noise_k`` is set already
-    or ``FAINT_NOISE_K`` is 0).
+    or ``FAINT_NOISE_K`` is 0). Last, unless ``refine`` is None, each polyline is shifted onto the image ridges
+    it lies near (:mod:`perception.lanes.refine`).
     """
     h, w = image_bgr.shape[:2]
     lc = lane_cam if lane_cam is not None else lane_camera(camera, (w, h), [image_bgr])
     projector = BevProjector(lc.camera, config.grid)
     if network_lanes is not None:
         lines = sorted(observations_from_lane_lines(network_lanes, projector), key=lambda ln: -float(ln.coef[0]))
-        return _labelled(projector, lines)
+        return refine_lines(image_bgr, _labelled(projector, lines), refine) if refine else _labelled(projector, lines)
     channels = bev_channels(projector, image_bgr, config.blur_px)  # warped once, thresholded once or twice
 
     def look(cfg: ClassicalConfig) -> list[LaneLine]:
@@ -63,7 +66,7 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
         second = look(replace(config, noise_k=FAINT_NOISE_K))
         if len(second) > len(out):
             out = second
-    return out
+    return refine_lines(image_bgr, out, refine) if refine else out
 
 
 def _labelled(projector: BevProjector, lines: list) -> list[LaneLine]:
