@@ -3,10 +3,11 @@
     python benchmarks/planner_ceiling.py [--episodes 30] [--seed 20000] [--horizon 4] [--score reward|speed]
                                          [--workers 2] [--output benchmarks/out/planner_ceiling.json]
 
-Not a planner for the car: at every decision it deep-copies the simulator (other drivers included, so it knows
-exactly what they will do), tries each of the five meta-actions followed by ``horizon - 1`` IDLE steps, and
-takes the action whose roll-out scores best (discount 0.9 per step; a collision costs 10 returns, or 1000 m/s
-with ``--score speed``, and ends that roll-out). Ties go FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER. It
+Not a planner for the car: the teacher of :mod:`perception.planning.teacher` drives. At every decision it
+deep-copies the simulator (other drivers included, so it knows exactly what they will do), tries each of the
+five meta-actions followed by ``horizon - 1`` IDLE steps, and takes the action whose roll-out scores best
+(discount 0.9 per step; a collision costs 10 returns, or 1000 m/s with ``--score speed``, and ends that
+roll-out). Ties go FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER. It
 answers whether the planner targets of issue #6 (<= 2 % crashes, >= 25 m/s, return >= 24) can be reached at all
 in this traffic with these actions: a policy that only sees the Kinematics observation now has less to go on.
 Episodes use the development seeds (20000+ by default; the held-out seeds 100000+ stay for the policy).
@@ -16,7 +17,6 @@ Prints a table and writes JSON: crash rate, mean speed over all steps, mean retu
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import json
 import os
@@ -31,24 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER  # noqa: E402
-
-ACTION_ORDER = (FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER)  # tie-break order
-DISCOUNT = 0.9
-
-
-def rollout_score(env_unwrapped, first_action: int, horizon: int, score: str) -> float:
-    """Discounted score of ``first_action`` then IDLE on a deep copy of the simulator."""
-    sim = copy.deepcopy(env_unwrapped)
-    total = 0.0
-    for k in range(horizon):
-        _, reward, terminated, truncated, info = sim.step(first_action if k == 0 else IDLE)
-        if info.get("crashed"):
-            return total - (1000.0 if score == "speed" else 10.0)
-        total += (float(info["speed"]) if score == "speed" else float(reward)) * DISCOUNT ** k
-        if terminated or truncated:
-            break
-    return total
+from perception.planning.teacher import action_scores, best_action  # noqa: E402
 
 
 def run_episodes(job: tuple[list[int], int, str]) -> list[dict]:
@@ -62,8 +45,7 @@ def run_episodes(job: tuple[list[int], int, str]) -> list[dict]:
         env.reset(seed=seed)
         done, total, speeds, info = False, 0.0, [], {}
         while not done:
-            scores = [rollout_score(env.unwrapped, a, horizon, score) for a in ACTION_ORDER]
-            action = ACTION_ORDER[int(np.argmax(scores))]  # first maximum: the tie-break order above
+            action = best_action(action_scores(env.unwrapped, horizon, score))
             _, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             speeds.append(float(info["speed"]))

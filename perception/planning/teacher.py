@@ -1,0 +1,55 @@
+"""A privileged look-ahead planner for the simulator only: it sees the future by copying the simulator.
+
+At a decision it deep-copies the highway-env environment (every other driver included, so the copy shows exactly
+what they will do), plays each of the five meta-actions followed by ``horizon - 1`` IDLE steps, and scores the
+roll-out: the simulator's reward discounted by :data:`DISCOUNT` per step, a collision costs
+:data:`CRASH_COST` and ends the roll-out (``score="speed"``: the ego's speed in m/s instead of the reward, a
+collision 1000). It cannot drive a real car (no simulator to copy there); it is used
+
+* by ``benchmarks/planner_ceiling.py``, to measure what the traffic allows, and
+* by ``perception.planning.distill``, as the teacher whose action scores a Q-network learns to predict from the
+  Kinematics observation alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
+
+__all__ = ["ACTION_ORDER", "DISCOUNT", "CRASH_COST", "rollout_score", "action_scores", "best_action"]
+
+ACTION_ORDER = (FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER)  # tie-break order of best_action
+DISCOUNT = 0.9  # per decision (1 s in highway-fast-v0)
+CRASH_COST = 10.0  # returns lost by a collision (score "reward"); 1000 m/s with score "speed"
+
+
+def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: str = "reward") -> float:
+    """Discounted score of ``first_action`` then IDLE for ``horizon`` decisions, on a deep copy of the simulator."""
+    sim = copy.deepcopy(env_unwrapped)
+    total = 0.0
+    for k in range(horizon):
+        _, reward, terminated, truncated, info = sim.step(first_action if k == 0 else IDLE)
+        if info.get("crashed"):
+            return total - (1000.0 if score == "speed" else CRASH_COST)
+        total += (float(info["speed"]) if score == "speed" else float(reward)) * DISCOUNT ** k
+        if terminated or truncated:
+            break
+    return total
+
+
+def action_scores(env_unwrapped: Any, horizon: int, score: str = "reward") -> np.ndarray:
+    """float32[5]: the roll-out score of each action, indexed like ``perception.planning.policy.ACTIONS``."""
+    out = np.zeros(5, dtype=np.float32)
+    for action in range(5):
+        out[action] = rollout_score(env_unwrapped, action, horizon, score)
+    return out
+
+
+def best_action(scores: np.ndarray) -> int:
+    """The best-scoring action; ties go FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER."""
+    ordered = [float(scores[a]) for a in ACTION_ORDER]
+    return ACTION_ORDER[int(np.argmax(ordered))]
