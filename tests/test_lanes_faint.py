@@ -63,7 +63,7 @@ def test_second_look_raises_tusimple_accuracy_on_downscaled_and_faded_lanenet_fr
     after = _lanenet_accuracy(contrast)
     assert after >= before  # never worse on these frames
     if contrast is not None:
-        assert after >= before + 0.1  # measured: 0.539 -> 0.779 at contrast 0.5 (undimmed 0.817 -> 0.853)
+        assert after >= before + 0.1  # measured: 0.541 -> 0.787 at contrast 0.5 (undimmed 0.820 -> 0.858)
         assert after >= 0.6
 
 

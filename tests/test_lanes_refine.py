@@ -65,7 +65,8 @@ def test_refinement_never_moves_a_line_further_than_its_limit():
 
 
 def test_refinement_raises_tusimple_accuracy_on_the_lanenet_frames():
-    """Measured when it was chosen (on these 6 frames only): 0.865 -> 0.887 at 1280x720."""
+    """Measured when it was chosen (on these 6 frames only): 0.865 -> 0.887 at 1280x720; with polylines that
+    end on the frame border (perception.lanes.sides.polyline_px) 0.876 -> 0.898."""
     from datasets import open_dataset
 
     reader = open_dataset("tusimple_lanenet", need(LANENET), "train")
@@ -78,7 +79,7 @@ def test_refinement_raises_tusimple_accuracy_on_the_lanenet_frames():
             evaluator.add([lane.points_xy for lane in lanes], list(sample.lanes), sample.width)
         score[name] = evaluator.summary()["tusimple_accuracy"]
     assert score["with"] >= score["without"] + 0.015
-    assert score["with"] == pytest.approx(0.887, abs=0.01)
+    assert score["with"] == pytest.approx(0.898, abs=0.01)
 
 
 def test_refinement_handles_lines_that_leave_the_frame():

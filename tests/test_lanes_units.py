@@ -10,7 +10,7 @@ import pytest
 from calibration import CameraModel
 from perception.lanes import BevProjector, LaneTracker, TrackerConfig, hud_lines
 from perception.lanes.model import FitPrior, LineObservation, curvature_1pm, fit_line
-from perception.lanes.sides import assign_sides
+from perception.lanes.sides import assign_sides, polyline_px
 
 
 
@@ -34,6 +34,20 @@ def test_bev_projector_round_trip_with_distortion():
     assert np.allclose(proj.road_from_raw(raw), road, atol=1e-3 * road[:, :1] + 1e-3)
     # The BEV starts no nearer than where the bottom image row meets the road.
     assert proj.grid.x_range_m[0] == pytest.approx(max(3.0, proj.x_of_bottom_row()), abs=1e-6)
+
+
+def test_polylines_end_on_the_frame_border_where_lines_leave_it():
+    """A line from below the bottom row (and one leaving through the left side) is drawn right to the border:
+    a polyline ending at its last sample inside lost TuSimple points in the bottom rows."""
+    cam = CameraModel(640, 360, 400.0, 400.0, 319.5, 179.5, height_m=1.3, pitch_rad=math.radians(3.0))
+    proj = BevProjector(cam)
+    ego = polyline_px(proj, np.array([1.8, 0.0, 0.0]), 0.5 * proj.x_of_bottom_row(), 60.0)
+    assert ego[0, 1] == pytest.approx(359.0, abs=1e-3) and ego[1, 1] < 359.0  # bottom row, then upwards
+    neighbour = polyline_px(proj, np.array([5.4, 0.0, 0.0]), 0.5 * proj.x_of_bottom_row(), 60.0)
+    assert neighbour[0, 0] == pytest.approx(0.0, abs=1e-3) and 0 < neighbour[0, 1] < 359  # the left side
+    # Points in between are the samples themselves, all inside the frame.
+    assert np.all((neighbour >= 0) & (neighbour <= [639, 359]))
+    assert len(polyline_px(proj, np.array([80.0, 0.0, 0.0]), 5.0, 60.0)) == 0  # never in view
 
 
 def test_sides_nearest_lines_and_plausible_neighbours():

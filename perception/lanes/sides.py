@@ -58,13 +58,36 @@ def polyline_px(projector: BevProjector, coef: np.ndarray, x_near_m: float, x_fa
     """Raw-pixel polyline float32[M, 2] of y = poly(x) from ``x_near_m`` to ``x_far_m``, bottom to top.
 
     Points are spaced evenly in image rows (evenly in 1/x on a flat road); points outside the frame are
-    dropped. M may be 0.
+    dropped, and where the line leaves the frame (the bottom row, a side) the polyline ends exactly on the border
+    instead of at its last sample inside. M may be 0.
     """
     if x_far_m <= x_near_m:
         return np.zeros((0, 2), np.float32)
     x = 1.0 / np.linspace(1.0 / x_near_m, 1.0 / x_far_m, n)  # (n,) metres, near to far
     uv = projector.raw_from_road(np.column_stack([x, poly_y(coef, x)]))
     cam = projector.camera
-    inside = (np.all(np.isfinite(uv), axis=1) & (uv[:, 0] >= 0) & (uv[:, 0] <= cam.width_px - 1)
-              & (uv[:, 1] >= 0) & (uv[:, 1] <= cam.height_px - 1))
-    return uv[inside].astype(np.float32)
+    hi = np.array([cam.width_px - 1.0, cam.height_px - 1.0])
+    finite = np.all(np.isfinite(uv), axis=1)
+    inside = finite & np.all(uv >= 0, axis=1) & np.all(uv <= hi, axis=1)
+    idx = np.nonzero(inside)[0]
+    if len(idx) == 0:
+        return np.zeros((0, 2), np.float32)
+    first, last = idx[0], idx[-1]
+    out = [uv[inside]]
+    if first > 0 and finite[first - 1]:
+        out.insert(0, _border_point(uv[first], uv[first - 1], hi)[None])
+    if last < n - 1 and finite[last + 1]:
+        out.append(_border_point(uv[last], uv[last + 1], hi)[None])
+    return np.concatenate(out).astype(np.float32)
+
+
+def _border_point(inner: np.ndarray, outer: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Where the segment from ``inner`` (inside [0, hi]) to ``outer`` (outside) crosses the frame border."""
+    d = outer - inner
+    t = 1.0
+    for k in range(2):
+        if d[k] > 0:
+            t = min(t, (hi[k] - inner[k]) / d[k])
+        elif d[k] < 0:
+            t = min(t, -inner[k] / d[k])
+    return inner + max(0.0, t) * d
