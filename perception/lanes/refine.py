@@ -38,7 +38,7 @@ def refine_lines(image_bgr: np.ndarray, lines: list[LaneLine], config: RefineCon
     """``lines`` (raw-pixel polylines of ``image_bgr``, (H, W, 3)) shifted onto the ridges they lie near."""
     if not lines:
         return lines
-    h, w = image_bgr.shape[:2]
+    w = image_bgr.shape[1]
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
     k = max(3, int(round(config.tophat_frac * w)) | 1)
     response = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
