@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perception.planning.teacher import action_scores, best_action  # noqa: E402
+from perception.planning.teacher import action_scores, best_action, episode_summary  # noqa: E402
 
 
 def run_episodes(job: tuple[list[int], int, str]) -> list[dict]:
@@ -95,10 +95,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         episodes = run_episodes(jobs[0])
     episodes.sort(key=lambda e: e["seed"])
-    steps = sum(e["steps"] for e in episodes)
-    summary = {"episodes": len(episodes), "crash_rate": float(np.mean([e["crashed"] for e in episodes])),
-               "mean_speed_mps": sum(e["mean_speed_mps"] * e["steps"] for e in episodes) / steps,
-               "mean_return": float(np.mean([e["return"] for e in episodes])),
+    summary = {**episode_summary(episodes),
                "episodes_at_or_above_25_mps": int(sum(e["mean_speed_mps"] >= 25.0 for e in episodes))}
     wall_s = time.perf_counter() - t0
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),

@@ -63,7 +63,14 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
     projector = BevProjector(lc.camera, config.grid)
     if network_lanes is not None:
         lines = sorted(observations_from_lane_lines(network_lanes, projector), key=lambda ln: -float(ln.coef[0]))
-        return refine_lines(image_bgr, _labelled(projector, lines), refine) if refine else _labelled(projector, lines)
+        out = _labelled(projector, lines)
+    else:
+        out = _classical(projector, image_bgr, config)
+    return refine_lines(image_bgr, out, refine) if refine is not None else out
+
+
+def _classical(projector: BevProjector, image_bgr: np.ndarray, config: ClassicalConfig) -> list[LaneLine]:
+    """The classical finder's labelled lines, with the second look for faint frames (module docstring)."""
     channels = bev_channels(projector, image_bgr, config.blur_px)  # warped once, thresholded once or twice
 
     def look(cfg: ClassicalConfig) -> list[LaneLine]:
@@ -75,7 +82,7 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
         second = look(replace(config, noise_k=FAINT_NOISE_K))
         if len(second) > len(out):
             out = second
-    return refine_lines(image_bgr, out, refine) if refine else out
+    return out
 
 
 def _labelled(projector: BevProjector, lines: list) -> list[LaneLine]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -36,9 +37,11 @@ import numpy as np
 
 from deploy.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
+from perception.planning.config import DQNConfig
+from perception.planning.observation import FEATURES, KinematicsObservation
 
-NET_ARCH = (256, 256)
-OBS_SHAPE = (5, 5)
+NET_ARCH = DQNConfig().net_arch  # the DQN policy's layout, so a student loads wherever a policy does
+OBS_SHAPE = (KinematicsObservation().vehicles_count, len(FEATURES))  # (5, 5)
 
 
 def drive_and_label(job: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +102,7 @@ def fit_student(obs: np.ndarray, scores: np.ndarray, *, epochs: int, seed: int, 
     import torch
 
     from perception.planning.policy import build_q_network
+
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     x = torch.as_tensor(obs.reshape(len(obs), -1), dtype=torch.float32)
@@ -143,13 +147,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _summary(episodes: list[dict]) -> dict[str, float]:
-    steps = sum(e["steps"] for e in episodes)
-    return {"episodes": len(episodes), "crash_rate": float(np.mean([e["crashed"] for e in episodes])),
-            "mean_speed_mps": sum(e["mean_speed_mps"] * e["steps"] for e in episodes) / steps,
-            "mean_return": float(np.mean([e["return"] for e in episodes]))}
-
-
 def main(args: argparse.Namespace) -> int:
     if min(args.iterations, args.episodes, args.horizon, args.epochs, args.workers) <= 0:
         raise UserInputError("--iterations, --episodes, --horizon, --epochs and --workers must be positive")
@@ -162,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
     import multiprocessing
 
     from perception.planning.policy import load_policy, save_policy
+    from perception.planning.teacher import episode_summary
 
     student_state = None
     if args.init_policy is not None:
@@ -192,9 +190,9 @@ def main(args: argparse.Namespace) -> int:
             meta = {"trainer": "perception.planning.distill", "iteration": it, "teacher_horizon": args.horizon,
                     "labels": int(sum(len(o) for o in data["obs"])), "fit": fit, "seeds": [seeds[0], seeds[-1]]}
             sha = save_policy(out / f"student_{it}.pt", state, NET_ARCH, OBS_SHAPE, meta)
-            save_policy(out / "policy.pt", state, NET_ARCH, OBS_SHAPE, meta)
+            shutil.copyfile(out / f"student_{it}.pt", out / "policy.pt")
             row = {"iteration": it, "driver": "teacher" if it == 0 and args.init_policy is None else "student+veto",
-                   "driver_metrics": _summary(episodes), "labels_new": len(obs), **meta, "sha256": sha,
+                   "driver_metrics": episode_summary(episodes), "labels_new": len(obs), **meta, "sha256": sha,
                    "wall_s": round(time.perf_counter() - t0, 1)}
             report["iterations"].append(row)
             (out / "distill_summary.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -20,7 +20,8 @@ import numpy as np
 
 from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
 
-__all__ = ["ACTION_ORDER", "DISCOUNT", "CRASH_COST", "rollout_score", "action_scores", "best_action"]
+__all__ = ["ACTION_ORDER", "DISCOUNT", "CRASH_COST", "rollout_score", "action_scores", "best_action",
+           "episode_summary"]
 
 ACTION_ORDER = (FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER)  # tie-break order of best_action
 DISCOUNT = 0.9  # per decision (1 s in highway-fast-v0)
@@ -53,3 +54,13 @@ def best_action(scores: np.ndarray) -> int:
     """The best-scoring action; ties go FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER."""
     ordered = [float(scores[a]) for a in ACTION_ORDER]
     return ACTION_ORDER[int(np.argmax(ordered))]
+
+
+def episode_summary(episodes: list[dict]) -> dict[str, float]:
+    """Crash rate, mean speed over all steps (m/s) and mean return of episode records
+    ``{"return", "steps", "mean_speed_mps", "crashed", ...}`` (what the look-ahead benchmark and the distillation
+    write per episode)."""
+    steps = sum(e["steps"] for e in episodes)
+    return {"episodes": len(episodes), "crash_rate": float(np.mean([e["crashed"] for e in episodes])),
+            "mean_speed_mps": sum(e["mean_speed_mps"] * e["steps"] for e in episodes) / steps,
+            "mean_return": float(np.mean([e["return"] for e in episodes]))}
