@@ -27,9 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +169,10 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     data: dict[str, list[np.ndarray]] = {"obs": [], "scores": []}
     report: dict[str, Any] = {"config": vars(args), "iterations": []}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+    # Workers ignore Ctrl-C: the parent stops them and keeps what the finished iterations wrote.
+    pool = multiprocessing.get_context("spawn").Pool(args.workers, initializer=signal.signal,
+                                                     initargs=(signal.SIGINT, signal.SIG_IGN))
+    try:
         for it in range(args.iterations):
             seeds = list(range(args.seed + it * args.episodes, args.seed + (it + 1) * args.episodes))
             jobs = [{"seeds": seeds[w::args.workers], "horizon": args.horizon, "student": student_state,
@@ -201,6 +203,13 @@ def main(args: argparse.Namespace) -> int:
                   f"{d['mean_speed_mps']:5.2f} m/s return {d['mean_return']:6.2f} | labels {meta['labels']:>6} "
                   f"val loss {fit['val_loss']:.3f} agreement {fit['val_agreement']:.1%} "
                   f"regret {fit['val_regret']:.2f} | {row['wall_s']:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        pool.terminate()
+        done = len(report["iterations"])
+        print(f"interrupted: {done} iteration(s) finished; their labels and students stay in {out}", file=sys.stderr)
+        return 130
+    pool.close()
+    pool.join()
     print(f"wrote {out / 'policy.pt'} and {out / 'distill_summary.json'}")
     return 0
 
