@@ -172,6 +172,23 @@ class CameraModel:
             cy=(self.cy + 0.5) * sy - 0.5,
         )
 
+    def mirrored(self) -> "CameraModel":
+        """The same camera for the image flipped left-right (``cv2.flip(image, 1)``: u -> W - 1 - u).
+
+        The principal point mirrors, yaw and roll change sign, and so does the tangential coefficient p2
+        (the distortion of the flipped image at -x is the flipped distortion at x). Thin-prism and tilted
+        models (12 or 14 coefficients) have terms without such a mirror image; they raise
+        :class:`CalibrationError`.
+        """
+        dist = self.dist_coeffs
+        if len(dist) > 8:
+            raise CalibrationError(
+                f"camera model: cannot mirror a {len(dist)}-coefficient distortion model (at most 8 supported)")
+        if dist:
+            dist = dist[:3] + (-dist[3],) + dist[4:]
+        return dataclasses.replace(self, cx=(self.width_px - 1) - self.cx, dist_coeffs=dist,
+                                   yaw_rad=-self.yaw_rad, roll_rad=-self.roll_rad)
+
 
 def default_camera(width_px: int, height_px: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> CameraModel:
     """A plausible camera for users without a calibration file.

@@ -338,3 +338,30 @@ def test_kitti_calib_without_image_needs_the_size(tmp_path):
         load_camera(copy)
     assert load_kitti_calib(copy, 1242, 375).fx == 721.5377
     assert load_kitti_calib(copy, image_path=KITTI / "image_2" / "000001.png").image_size_wh == (1242, 375)
+
+
+def test_mirrored_camera_sees_the_mirrored_road():
+    """A road point (x, y) seen by the mirrored camera lands where the flipped image shows (x, -y)."""
+    from calibration.ground import pixel_from_road
+
+    cam = CameraModel(640, 480, 500.0, 510.0, 300.25, 250.75).with_mounting(
+        height_m=1.4, pitch_rad=0.03, yaw_rad=0.05, roll_rad=-0.02)
+    flipped = cam.mirrored()
+    road = np.array([[8.0, 1.5], [20.0, -3.0], [40.0, 0.4]])
+    u, v = pixel_from_road(cam, road).T
+    u_m, v_m = pixel_from_road(flipped, road * (1.0, -1.0)).T
+    np.testing.assert_allclose(u_m, 639.0 - u, atol=1e-9)
+    np.testing.assert_allclose(v_m, v, atol=1e-9)
+    assert flipped.mirrored() == cam
+
+    # distortion: the mirrored model distorts the flipped image exactly as the original distorts the image
+    distorted = CameraModel(640, 480, 500.0, 500.0, 310.0, 240.0, (-0.2, 0.05, 0.001, 0.002, 0.01))
+    rays = np.array([[0.3, -0.2, 1.0], [-0.4, 0.1, 1.0]])
+    zero = np.zeros(3)
+    pts, _ = cv2.projectPoints(rays, zero, zero, distorted.K, distorted.dist)
+    mirror = distorted.mirrored()
+    pts_m, _ = cv2.projectPoints(rays * (-1.0, 1.0, 1.0), zero, zero, mirror.K, mirror.dist)
+    np.testing.assert_allclose(pts_m[:, 0, 0], 639.0 - pts[:, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(pts_m[:, 0, 1], pts[:, 0, 1], atol=1e-9)
+    with pytest.raises(CalibrationError, match="cannot mirror"):
+        CameraModel(640, 480, 500.0, 500.0, 320.0, 240.0, tuple([0.01] * 12)).mirrored()

@@ -31,6 +31,7 @@ import numpy as np
 from calibration import CameraModel
 from perception.lanes.bev import BevProjector
 from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder, bev_channels, mask_from_channels
+from perception.lanes.looks import Look, LooksConfig, consensus
 from perception.lanes.mounting import LaneCamera, lane_camera
 from perception.lanes.network import observations_from_lane_lines
 from perception.lanes.refine import RefineConfig, refine_lines
@@ -48,7 +49,8 @@ EXPECTED_LINES = 4  # lines a still should show: ego_left, ego_right, left_left,
 def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
                        config: ClassicalConfig = ClassicalConfig(), lane_cam: LaneCamera | None = None,
                        network_lanes: list[LaneLine] | None = None,
-                       refine: RefineConfig | None = RefineConfig()) -> list[LaneLine]:
+                       refine: RefineConfig | None = RefineConfig(),
+                       looks: LooksConfig | None = LooksConfig()) -> list[LaneLine]:
     """The labelled lane lines (ego_left, ego_right, left_left, right_right when seen) of one BGR frame.
 
     Lines come from the classical finder, or, when ``network_lanes`` (the lane head's polylines for this
@@ -56,9 +58,34 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
     bottom to top, from the bottom image row (or where the line leaves the frame sideways) to
     ``FAR_EXTENSION`` times the farthest marking found. With the classical finder, a frame where fewer than
     four lines are found gets the second look of the module docstring (unless ``config.noise_k`` is set already
-    or ``FAINT_NOISE_K`` is 0). Last, unless ``refine`` is None, each polyline is shifted onto the image ridges
-    it lies near (:mod:`perception.lanes.refine`).
+    or ``FAINT_NOISE_K`` is 0). Then, unless ``refine`` is None, each polyline is shifted onto the image ridges
+    it lies near (:mod:`perception.lanes.refine`). With the classical finder and ``looks`` (the default), all
+    of this runs once per look (the image resized and mirrored, the camera with it) and the looks' consensus
+    is returned (:mod:`perception.lanes.looks`); ``looks=None`` gives the single look at the image as it is.
+    The network's polylines belong to the original image, so they always get the single look.
     """
+    if looks is None or network_lanes is not None:
+        return _one_look(image_bgr, camera, config, lane_cam, network_lanes, refine)
+    given = lane_cam.camera if lane_cam is not None else camera
+    if looks.mirror and given is not None and len(given.dist_coeffs) > 8:  # no mirror image of that model
+        looks = replace(looks, mirror=False, min_agree=min(looks.min_agree, len(looks.widths_px)))
+
+    def one(look: Look) -> list[LaneLine]:
+        h, w = look.image_bgr.shape[:2]
+        cam = given
+        if cam is not None:
+            cam = cam.scaled_to(w, h)
+            cam = cam.mirrored() if look.mirrored else cam
+        lc = replace(lane_cam, camera=cam) if lane_cam is not None else None
+        return _one_look(look.image_bgr, cam, config, lc, None, refine)
+
+    return consensus(image_bgr, one, looks)
+
+
+def _one_look(image_bgr: np.ndarray, camera: CameraModel | None, config: ClassicalConfig,
+              lane_cam: LaneCamera | None, network_lanes: list[LaneLine] | None,
+              refine: RefineConfig | None) -> list[LaneLine]:
+    """One look at the image as it is: :func:`detect_image_lanes` without the looks."""
     h, w = image_bgr.shape[:2]
     lc = lane_cam if lane_cam is not None else lane_camera(camera, (w, h), [image_bgr])
     projector = BevProjector(lc.camera, config.grid)
