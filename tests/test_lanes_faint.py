@@ -24,7 +24,7 @@ LANENET = SHARED_DATA / "tusimple_lanenet_masks" / "data" / "training_data_examp
 
 def _sides(image_bgr: np.ndarray) -> dict[str, float]:
     """side -> x (pixels) of the line's lowest point."""
-    return {lane.side: float(lane.points_xy[0, 0]) for lane in detect_image_lanes(image_bgr)}
+    return {lane.side: float(lane.points_xy[0, 0]) for lane in detect_image_lanes(image_bgr, views=None)}
 
 
 def test_second_look_finds_the_ego_lane_in_a_faded_synthetic_frame(monkeypatch):
@@ -50,7 +50,7 @@ def _lanenet_accuracy(contrast: float | None) -> float:
         sample = reader[i]
         small = cv2.resize(sample.image_bgr, (512, 288), interpolation=cv2.INTER_AREA)  # TuSimple sample size
         image = small if contrast is None else fade(small, contrast, seed=i)
-        lanes = detect_image_lanes(image)
+        lanes = detect_image_lanes(image, views=None)  # one look: the second look alone
         evaluator.add([lane.points_xy for lane in lanes], [np.asarray(g) * 0.4 for g in sample.lanes], 512)
     return evaluator.summary()["tusimple_accuracy"]
 

@@ -18,7 +18,7 @@ Public API
 make_lane_stage(camera, size_wh, source=, calibration_frames=, config=) -> LaneStage   the pipeline stage
 LaneStage(result, image_bgr)                 fills result.lanes and result.ego; .summary() for summary.json
 hud_lines(ego)                               HUD text for the annotated video
-detect_image_lanes(image_bgr, camera=None)   labelled lines of one still (no tracking)
+detect_image_lanes(image_bgr, camera=None)   labelled lines of one still (no tracking; 8 views' consensus)
 lane_camera, LaneCamera, DEFAULT_HEIGHT_M    which camera/mounting is used
 ClassicalLaneFinder, ClassicalConfig, LaneTracker, TrackerConfig, BevGrid, BevProjector, LineObservation
 """

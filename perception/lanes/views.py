@@ -1,19 +1,19 @@
-"""Several looks at one still and the consensus of their lane lines (test-time augmentation for stills).
+"""Several views of one still and the consensus of their lane lines (test-time augmentation for stills).
 
 The classical finder's answer on a still can change a lot with small changes of the input: a marking falls
-just under a threshold, a window follows a seam, the vanishing point moves a little. So a still is looked at
-several times, resized to each of ``widths_px`` (the original aspect ratio kept) and, with ``mirror``, also
-flipped left-right. Every look runs the whole single-look finder with the camera resized (and mirrored) to
-match, and its polylines are mapped back to the original pixels (a mirrored look's left lines are the
-original's right ones). Per side, the answer is the polyline *nearest all the others* (the medoid: the
-smallest sum of median row-wise distances to the other looks' polylines of that side). A side is kept when at
-least ``min_agree`` looks found it. The medoid is one look's own polyline, never an average of several.
+just under a threshold, a window follows a seam, the vanishing point moves a little. So a still is seen in
+several views: resized to each of ``widths_px`` (the aspect ratio kept) and, with ``mirror``, each of those
+also flipped left-right. In every view the whole single-view finder runs with the camera resized (and
+mirrored) to match, and its polylines are mapped back to the original pixels (a mirrored view's left lines
+are the original's right ones). Per side, the answer is the polyline *nearest all the others* (the medoid:
+the smallest sum of median row-wise distances to the other views' polylines of that side). A side is kept when
+at least ``min_agree`` views found it. The medoid is one view's own polyline, never an average of several.
 
-Chosen on the 6 LaneNet frames only (never on the TuSimple sample); TuSimple accuracy, one look -> 8 looks
-(widths 512, 768, 1024, 1280, each also mirrored), measured with a throwaway script that runs the variants
-``tests/test_lanes_looks.py`` uses: at 1280x720 0.898 -> 0.950; at 512x288 (JPEG q90) 0.846 -> 0.916; the
-512x288 frames at contrast 0.5 0.714 -> 0.845 and at 0.35 0.649 -> 0.860. ``min_agree`` 2, 3 and 4 gave the same
-numbers there. The cost is the looks: eight times the single-look time.
+Chosen on the 6 LaneNet frames only (never on the TuSimple sample). TuSimple accuracy, one view -> 8 views
+(widths 512, 768, 1024, 1280, each also mirrored), measured with a throwaway development script: at
+1280x720 0.898 -> 0.951; at 512x288 (JPEG q90) 0.846 -> 0.914; those 512x288 frames at contrast 0.5
+0.714 -> 0.845 and at 0.35 0.649 -> 0.862. ``min_agree`` 2, 3 and 4 gave the same numbers there. The cost
+is eight single-view runs per still.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from perception.metrics.lanes import x_at_rows
 from perception.results import LaneLine
 
-__all__ = ["LooksConfig", "Look", "look_at", "consensus", "SIDE_ORDER"]
+__all__ = ["ViewsConfig", "View", "views_of", "consensus", "SIDE_ORDER"]
 
 SIDE_ORDER = ("left_left", "ego_left", "ego_right", "right_right")  # left to right, as the finder lists them
 MIRROR_SIDE = {"left_left": "right_right", "ego_left": "ego_right", "ego_right": "ego_left",
@@ -35,39 +35,39 @@ MIRROR_SIDE = {"left_left": "right_right", "ego_left": "ego_right", "ego_right":
 
 
 @dataclass(frozen=True)
-class LooksConfig:
+class ViewsConfig:
     widths_px: tuple[int, ...] = (512, 768, 1024, 1280)  # working widths, pixels (any input width)
-    mirror: bool = True  # also look at each resized copy flipped left-right
-    min_agree: int = 3  # looks that must find a side for it to be kept
+    mirror: bool = True  # each resized copy also flipped left-right
+    min_agree: int = 3  # views that must find a side for it to be kept
     compare_from_frac: float = 0.45  # medoid distances over rows from this share of the height to the bottom
     compare_rows: int = 30  # rows sampled there
 
     def __post_init__(self) -> None:
         widths = tuple(int(w) for w in self.widths_px)
         if not widths or min(widths) < 64:
-            raise ValueError(f"LooksConfig.widths_px: need at least one width >= 64 px, got {self.widths_px}")
+            raise ValueError(f"ViewsConfig.widths_px: need at least one width >= 64 px, got {self.widths_px}")
         object.__setattr__(self, "widths_px", widths)
-        if not 1 <= self.min_agree <= self.n_looks:
-            raise ValueError(f"LooksConfig.min_agree must be within [1, {self.n_looks}], got {self.min_agree}")
+        if not 1 <= self.min_agree <= self.n_views:
+            raise ValueError(f"ViewsConfig.min_agree must be within [1, {self.n_views}], got {self.min_agree}")
         if not 0.0 <= self.compare_from_frac < 1.0 or self.compare_rows < 5:
-            raise ValueError("LooksConfig: need 0 <= compare_from_frac < 1 and compare_rows >= 5")
+            raise ValueError("ViewsConfig: need 0 <= compare_from_frac < 1 and compare_rows >= 5")
 
     @property
-    def n_looks(self) -> int:
+    def n_views(self) -> int:
         return len(self.widths_px) * (2 if self.mirror else 1)
 
 
 @dataclass(frozen=True)
-class Look:
-    """One look: the image it sees (BGR, (h, w, 3)), and how its pixels map to the original's."""
+class View:
+    """One view: the image it shows (BGR, (h, w, 3)), and how its pixels map to the original's."""
 
     image_bgr: np.ndarray
-    scale_xy: tuple[float, float]  # look pixels per original pixel, along u and v
+    scale_xy: tuple[float, float]  # view pixels per original pixel, along u and v
     mirrored: bool
     original_wh: tuple[int, int]
 
     def to_original(self, points_xy: np.ndarray) -> np.ndarray:
-        """(N, 2) look pixels -> original pixels (pixel-centre convention, as ``CameraModel.scaled_to``)."""
+        """(N, 2) view pixels -> original pixels (pixel-centre convention, as ``CameraModel.scaled_to``)."""
         p = np.asarray(points_xy, np.float64).copy()
         if self.mirrored:
             p[:, 0] = (self.image_bgr.shape[1] - 1) - p[:, 0]
@@ -80,10 +80,10 @@ class Look:
         return MIRROR_SIDE.get(side, side) if self.mirrored else side
 
 
-def look_at(image_bgr: np.ndarray, config: LooksConfig) -> list[Look]:
-    """The looks of ``config`` at one BGR image (H, W, 3): per width, the resized copy, then its mirror."""
+def views_of(image_bgr: np.ndarray, config: ViewsConfig) -> list[View]:
+    """The views of ``config`` of one BGR image (H, W, 3): per width, the resized copy, then its mirror."""
     h, w = image_bgr.shape[:2]
-    looks = []
+    views = []
     for width in config.widths_px:
         height = max(1, int(round(h * width / w)))
         if (width, height) == (w, h):
@@ -92,24 +92,24 @@ def look_at(image_bgr: np.ndarray, config: LooksConfig) -> list[Look]:
             interpolation = cv2.INTER_AREA if width < w else cv2.INTER_CUBIC
             resized = cv2.resize(image_bgr, (width, height), interpolation=interpolation)
         for mirrored in ((False, True) if config.mirror else (False,)):
-            view = np.ascontiguousarray(resized[:, ::-1]) if mirrored else resized
-            looks.append(Look(view, (width / w, height / h), mirrored, (w, h)))
-    return looks
+            shown = np.ascontiguousarray(resized[:, ::-1]) if mirrored else resized
+            views.append(View(shown, (width / w, height / h), mirrored, (w, h)))
+    return views
 
 
-def consensus(image_bgr: np.ndarray, detect: Callable[[Look], list[LaneLine]],
-              config: LooksConfig = LooksConfig()) -> list[LaneLine]:
-    """Lane lines of ``image_bgr`` agreed by the looks of ``config`` (module docstring).
+def consensus(image_bgr: np.ndarray, detect: Callable[[View], list[LaneLine]],
+              config: ViewsConfig = ViewsConfig()) -> list[LaneLine]:
+    """Lane lines of ``image_bgr`` agreed by the views of ``config`` (module docstring).
 
-    ``detect(look)`` returns the single-look finder's lines in the look's own pixels. The result's points are
+    ``detect(view)`` returns the single-view finder's lines in the view's own pixels. The result's points are
     original pixels, bottom to top; lines are listed left to right with ids 0, 1, ...; each keeps the
-    confidence of the look it came from.
+    confidence of the view it came from.
     """
     found: dict[str, list[LaneLine]] = {}
-    for look in look_at(image_bgr, config):
-        for line in detect(look):
-            side = look.side_in_original(line.side)
-            found.setdefault(side, []).append(replace(line, side=side, points_xy=look.to_original(line.points_xy)))
+    for view in views_of(image_bgr, config):
+        for line in detect(view):
+            side = view.side_in_original(line.side)
+            found.setdefault(side, []).append(replace(line, side=side, points_xy=view.to_original(line.points_xy)))
     h = image_bgr.shape[0]
     rows = np.linspace(config.compare_from_frac * (h - 1), h - 1, config.compare_rows)
     order = {side: i for i, side in enumerate(SIDE_ORDER)}
