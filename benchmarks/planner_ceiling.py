@@ -1,11 +1,13 @@
 """How fast can the ego go in highway-fast-v0 without crashing? A look-ahead planner that sees the future.
 
-    python benchmarks/planner_ceiling.py [--episodes 30] [--seed 20000] [--horizon 4] [--score reward|speed]
-                                         [--workers 2] [--output benchmarks/out/planner_ceiling.json]
+    python benchmarks/planner_ceiling.py [--episodes 30] [--seed 20000] [--horizon 4] [--depth 1]
+                                         [--score reward|speed] [--workers 2]
+                                         [--output benchmarks/out/planner_ceiling.json]
 
 Not a planner for the car: the teacher of :mod:`perception.planning.teacher` drives. At every decision it
 deep-copies the simulator (other drivers included, so it knows exactly what they will do), tries each of the
-five meta-actions followed by ``horizon - 1`` IDLE steps, and takes the action whose roll-out scores best
+five meta-actions followed by ``horizon - 1`` IDLE steps (with ``--depth 2``: followed by the best of the five
+actions, each followed by IDLE), and takes the action whose roll-out scores best
 (discount 0.9 per step; a collision costs 10 returns, or 1000 m/s with ``--score speed``, and ends that
 roll-out). Ties go FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER. It
 answers whether the planner targets of issue #6 (<= 2 % crashes, >= 25 m/s, return >= 24) can be reached at all
@@ -34,8 +36,8 @@ sys.path.insert(0, str(REPO))
 from perception.planning.teacher import action_scores, best_action, episode_summary  # noqa: E402
 
 
-def run_episodes(job: tuple[list[int], int, str]) -> list[dict]:
-    seeds, horizon, score = job
+def run_episodes(job: tuple[list[int], int, str, int]) -> list[dict]:
+    seeds, horizon, score, depth = job
     import gymnasium as gym
     import highway_env  # noqa: F401  (registers the environments)
 
@@ -45,7 +47,7 @@ def run_episodes(job: tuple[list[int], int, str]) -> list[dict]:
         env.reset(seed=seed)
         done, total, speeds, info = False, 0.0, [], {}
         while not done:
-            action = best_action(action_scores(env.unwrapped, horizon, score))
+            action = best_action(action_scores(env.unwrapped, horizon, score, depth))
             _, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             speeds.append(float(info["speed"]))
@@ -61,6 +63,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=30)
     p.add_argument("--seed", type=int, default=20_000, help="first episode seed (development seeds)")
     p.add_argument("--horizon", type=int, default=4, help="roll-out length in decisions (1 s each)")
+    p.add_argument("--depth", type=int, default=1, help="decisions searched per roll-out (then IDLE); 2 costs ~5x")
     p.add_argument("--score", choices=("reward", "speed"), default="reward",
                    help="what a roll-out maximises: the simulator's reward, or the ego's speed")
     p.add_argument("--workers", type=int, default=2)
@@ -69,8 +72,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.episodes <= 0 or args.horizon <= 0 or args.workers <= 0:
-        print("error: --episodes, --horizon and --workers must be positive", file=sys.stderr)
+    if args.episodes <= 0 or args.horizon <= 0 or args.workers <= 0 or not 1 <= args.depth <= args.horizon:
+        print("error: --episodes, --horizon and --workers must be positive, --depth within [1, --horizon]",
+              file=sys.stderr)
         return 2
     try:
         import highway_env  # noqa: F401
@@ -85,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: cannot write --output {out}: {e.strerror}", file=sys.stderr)
         return 2
     seeds = list(range(args.seed, args.seed + args.episodes))
-    jobs = [(seeds[i::args.workers], args.horizon, args.score) for i in range(min(args.workers, len(seeds)))]
+    jobs = [(seeds[i::args.workers], args.horizon, args.score, args.depth) for i in range(min(args.workers, len(seeds)))]
     t0 = time.perf_counter()
     if len(jobs) > 1:
         import multiprocessing
@@ -100,9 +104,10 @@ def main(args: argparse.Namespace) -> int:
     wall_s = time.perf_counter() - t0
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
               "cpus": os.cpu_count(), "env": "highway-fast-v0", "first_seed": args.seed, "horizon": args.horizon,
-              "score": args.score, "wall_s": round(wall_s, 1), "summary": summary, "per_episode": episodes}
+              "depth": args.depth, "score": args.score, "wall_s": round(wall_s, 1), "summary": summary,
+              "per_episode": episodes}
     print(f"{'planner':<34}{'episodes':>9}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'>=25 m/s':>9}")
-    name = f"look-ahead oracle H={args.horizon} ({args.score})"
+    name = f"look-ahead oracle H={args.horizon} D={args.depth} ({args.score})"
     print(f"{name:<34}{summary['episodes']:>9}{summary['crash_rate']:>11.1%}{summary['mean_speed_mps']:>11.2f}"
           f"{summary['mean_return']:>9.2f}{summary['episodes_at_or_above_25_mps']:>9}")
     out.write_text(json.dumps(report, indent=1) + "\n")

@@ -1,11 +1,11 @@
 """Teach the Q-network what a planner that sees the future would do (DAgger on the look-ahead teacher).
 
-    python -m perception.planning.distill [--iterations 3] [--episodes 60] [--seed 0] [--horizon 4]
+    python -m perception.planning.distill [--iterations 3] [--episodes 60] [--seed 0] [--horizon 4] [--depth 1]
                                           [--workers 2] [--epochs 100] [--init-policy NAME|FILE]
                                           [--output runs/planner_distill]
 
 The teacher (:mod:`perception.planning.teacher`) scores all five actions at every decision by playing them on a
-copy of the simulator; the student is the same MLP as the DQN policy (Kinematics observation float32[5, 5] ->
+copy of the simulator (each followed by IDLE; with ``--depth 2`` by the best next action, then IDLE); the student is the same MLP as the DQN policy (Kinematics observation float32[5, 5] ->
 five Q-values) and learns to predict those scores (Huber loss) from the observation alone. It always drives
 behind the safety veto, so its target for an action is the teacher's score of what the veto executes when that
 action is proposed (regressing the raw scores made it timid: an action the veto would have made safe looked
@@ -73,7 +73,7 @@ def drive_and_label(job: dict[str, Any]) -> dict[str, Any]:
         obs, _ = env.reset(seed=seed)
         previous, done, total, speeds, info = None, False, 0.0, [], {}
         while not done:
-            raw = action_scores(env.unwrapped, job["horizon"])
+            raw = action_scores(env.unwrapped, job["horizon"], depth=job["depth"])
             executed = [veto.check(obs, a, previous_obs=previous).action for a in range(5)]
             scores = raw[executed]  # what proposing each action to the veto earns
             action = best_action(raw) if student is None else executed[student.act(obs)]
@@ -139,6 +139,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=60, help="episodes per iteration")
     p.add_argument("--seed", type=int, default=0, help="first training seed")
     p.add_argument("--horizon", type=int, default=4, help="teacher roll-out length in decisions (1 s each)")
+    p.add_argument("--depth", type=int, default=1, help="decisions the teacher searches per roll-out (2 costs ~5x)")
     p.add_argument("--epochs", type=int, default=100, help="passes over the labels per student")
     p.add_argument("--init-policy", default=None, help="drive iteration 0 with this policy + veto, not the teacher")
     p.add_argument("--workers", type=int, default=2, help="simulator processes")
@@ -150,6 +151,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if min(args.iterations, args.episodes, args.horizon, args.epochs, args.workers) <= 0:
         raise UserInputError("--iterations, --episodes, --horizon, --epochs and --workers must be positive")
+    if not 1 <= args.depth <= args.horizon:
+        raise UserInputError("--depth must be within [1, --horizon]")
     if args.seed >= 10_000:
         raise UserInputError("--seed: use training seeds (below 10000; development and held-out seeds start there)")
     try:
@@ -175,7 +178,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         for it in range(args.iterations):
             seeds = list(range(args.seed + it * args.episodes, args.seed + (it + 1) * args.episodes))
-            jobs = [{"seeds": seeds[w::args.workers], "horizon": args.horizon, "student": student_state,
+            jobs = [{"seeds": seeds[w::args.workers], "horizon": args.horizon, "depth": args.depth,
+                     "student": student_state,
                      "net_arch": NET_ARCH, "env_id": args.env} for w in range(min(args.workers, len(seeds)))]
             parts = list(pool.map(drive_and_label, jobs))
             obs = np.concatenate([p["obs"] for p in parts])
@@ -190,6 +194,7 @@ def main(args: argparse.Namespace) -> int:
                                      epochs=args.epochs, seed=args.seed + it)
             student_state = {k: v.numpy() for k, v in state.items()}
             meta = {"trainer": "perception.planning.distill", "iteration": it, "teacher_horizon": args.horizon,
+                    "teacher_depth": args.depth,
                     "labels": int(sum(len(o) for o in data["obs"])), "fit": fit, "seeds": [seeds[0], seeds[-1]]}
             sha = save_policy(out / f"student_{it}.pt", state, NET_ARCH, OBS_SHAPE, meta)
             shutil.copyfile(out / f"student_{it}.pt", out / "policy.pt")

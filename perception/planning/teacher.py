@@ -28,25 +28,39 @@ DISCOUNT = 0.9  # per decision (1 s in highway-fast-v0)
 CRASH_COST = 10.0  # returns lost by a collision (score "reward"); 1000 m/s with score "speed"
 
 
-def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: str = "reward") -> float:
-    """Discounted score of ``first_action`` then IDLE for ``horizon`` decisions, on a deep copy of the simulator."""
+def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: str = "reward", depth: int = 1) -> float:
+    """Discounted score of ``first_action`` then IDLE for ``horizon`` decisions, on a deep copy of the simulator.
+
+    With ``depth`` > 1 the continuation is searched too: after ``first_action``, the best of the five actions
+    (each again scored with ``depth - 1`` and one decision less), instead of IDLE. Depth 2 costs about five
+    times depth 1.
+    """
     sim = copy.deepcopy(env_unwrapped)
+    crash = 1000.0 if score == "speed" else CRASH_COST
+    if depth > 1:
+        _, reward, terminated, truncated, info = sim.step(first_action)
+        if info.get("crashed"):
+            return -crash
+        total = float(info["speed"]) if score == "speed" else float(reward)
+        if terminated or truncated or horizon <= 1:
+            return total
+        return total + DISCOUNT * max(rollout_score(sim, a, horizon - 1, score, depth - 1) for a in range(5))
     total = 0.0
     for k in range(horizon):
         _, reward, terminated, truncated, info = sim.step(first_action if k == 0 else IDLE)
         if info.get("crashed"):
-            return total - (1000.0 if score == "speed" else CRASH_COST)
+            return total - crash
         total += (float(info["speed"]) if score == "speed" else float(reward)) * DISCOUNT ** k
         if terminated or truncated:
             break
     return total
 
 
-def action_scores(env_unwrapped: Any, horizon: int, score: str = "reward") -> np.ndarray:
+def action_scores(env_unwrapped: Any, horizon: int, score: str = "reward", depth: int = 1) -> np.ndarray:
     """float32[5]: the roll-out score of each action, indexed like ``perception.planning.policy.ACTIONS``."""
     out = np.zeros(5, dtype=np.float32)
     for action in range(5):
-        out[action] = rollout_score(env_unwrapped, action, horizon, score)
+        out[action] = rollout_score(env_unwrapped, action, horizon, score, depth)
     return out
 
 
