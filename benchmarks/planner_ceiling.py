@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 from perception.planning.teacher import action_scores, best_action, episode_summary  # noqa: E402
 
 
-def run_episodes(job: tuple[list[int], int, str, int]) -> list[dict]:
-    seeds, horizon, score, depth = job
+def run_episodes(job: tuple[list[int], int, str, int, float | None]) -> list[dict]:
+    seeds, horizon, score, depth, crash_cost = job
     import gymnasium as gym
     import highway_env  # noqa: F401  (registers the environments)
 
@@ -47,7 +47,7 @@ def run_episodes(job: tuple[list[int], int, str, int]) -> list[dict]:
         env.reset(seed=seed)
         done, total, speeds, info = False, 0.0, [], {}
         while not done:
-            action = best_action(action_scores(env.unwrapped, horizon, score, depth))
+            action = best_action(action_scores(env.unwrapped, horizon, score, depth, crash_cost))
             _, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             speeds.append(float(info["speed"]))
@@ -66,12 +66,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=1, help="decisions searched per roll-out (then IDLE); 2 costs ~5x")
     p.add_argument("--score", choices=("reward", "speed"), default="reward",
                    help="what a roll-out maximises: the simulator's reward, or the ego's speed")
+    p.add_argument("--crash-cost", type=float, default=None,
+                   help="score lost by a collision in a roll-out (default 10 returns, or 1000 with --score speed)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--output", default=str(REPO / "benchmarks" / "out" / "planner_ceiling.json"))
     return p
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.crash_cost is not None and args.crash_cost <= 0:
+        print("error: --crash-cost must be positive", file=sys.stderr)
+        return 2
     if args.episodes <= 0 or args.horizon <= 0 or args.workers <= 0 or not 1 <= args.depth <= args.horizon:
         print("error: --episodes, --horizon and --workers must be positive, --depth within [1, --horizon]",
               file=sys.stderr)
@@ -89,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: cannot write --output {out}: {e.strerror}", file=sys.stderr)
         return 2
     seeds = list(range(args.seed, args.seed + args.episodes))
-    jobs = [(seeds[i::args.workers], args.horizon, args.score, args.depth) for i in range(min(args.workers, len(seeds)))]
+    jobs = [(seeds[i::args.workers], args.horizon, args.score, args.depth, args.crash_cost) for i in range(min(args.workers, len(seeds)))]
     t0 = time.perf_counter()
     if len(jobs) > 1:
         import multiprocessing
@@ -104,11 +109,12 @@ def main(args: argparse.Namespace) -> int:
     wall_s = time.perf_counter() - t0
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
               "cpus": os.cpu_count(), "env": "highway-fast-v0", "first_seed": args.seed, "horizon": args.horizon,
-              "depth": args.depth, "score": args.score, "wall_s": round(wall_s, 1), "summary": summary,
+              "depth": args.depth, "score": args.score, "crash_cost": args.crash_cost, "wall_s": round(wall_s, 1), "summary": summary,
               "per_episode": episodes}
-    print(f"{'planner':<34}{'episodes':>9}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'>=25 m/s':>9}")
-    name = f"look-ahead oracle H={args.horizon} D={args.depth} ({args.score})"
-    print(f"{name:<34}{summary['episodes']:>9}{summary['crash_rate']:>11.1%}{summary['mean_speed_mps']:>11.2f}"
+    print(f"{'planner':<44}{'episodes':>9}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'>=25 m/s':>9}")
+    cost = f", crash {args.crash_cost:g}" if args.crash_cost is not None else ""
+    name = f"look-ahead oracle H={args.horizon} D={args.depth} ({args.score}{cost})"
+    print(f"{name:<44}{summary['episodes']:>9}{summary['crash_rate']:>11.1%}{summary['mean_speed_mps']:>11.2f}"
           f"{summary['mean_return']:>9.2f}{summary['episodes_at_or_above_25_mps']:>9}")
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {out} ({wall_s:.0f} s)", file=sys.stderr)

@@ -57,6 +57,24 @@ def test_teacher_sees_a_collision_coming_and_avoids_it():
     pytest.fail("no seed brought FASTER into a foreseeable crash")
 
 
+def test_searching_the_next_decision_never_scores_below_idling_after_it():
+    """Depth 2 tries IDLE as the next decision among the five, so for every first action it scores at least what
+    depth 1 (the action, then IDLE) scores; somewhere along a drive it finds strictly more."""
+    from perception.planning.teacher import action_scores, best_action
+
+    env = _env(20000)
+    gained = False
+    for _ in range(6):
+        one = action_scores(env.unwrapped, horizon=3, depth=1)
+        two = action_scores(env.unwrapped, horizon=3, depth=2)
+        assert np.all(two >= one - 1e-5)
+        gained |= bool(np.any(two > one + 1e-3))
+        _, _, terminated, truncated, _ = env.step(best_action(two))
+        if terminated or truncated:
+            break
+    assert gained
+
+
 def test_student_learns_the_best_action_from_the_observation():
     """Labels where the best action depends on the observation (the first vehicle's x): the fitted student's
     argmax agrees with the teacher's on held-back labels."""

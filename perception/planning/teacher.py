@@ -1,7 +1,8 @@
 """A privileged look-ahead planner for the simulator only: it sees the future by copying the simulator.
 
 At a decision it deep-copies the highway-env environment (every other driver included, so the copy shows exactly
-what they will do), plays each of the five meta-actions followed by ``horizon - 1`` IDLE steps, and scores the
+what they will do), plays each of the five meta-actions followed by ``horizon - 1`` IDLE steps (``depth`` 2: by
+the best of the five next actions, then IDLE), and scores the
 roll-out: the simulator's reward discounted by :data:`DISCOUNT` per step, a collision costs
 :data:`CRASH_COST` and ends the roll-out (``score="speed"``: the ego's speed in m/s instead of the reward, a
 collision 1000). It cannot drive a real car (no simulator to copy there); it is used
@@ -28,15 +29,17 @@ DISCOUNT = 0.9  # per decision (1 s in highway-fast-v0)
 CRASH_COST = 10.0  # returns lost by a collision (score "reward"); 1000 m/s with score "speed"
 
 
-def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: str = "reward", depth: int = 1) -> float:
+def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: str = "reward", depth: int = 1,
+                  crash_cost: float | None = None) -> float:
     """Discounted score of ``first_action`` then IDLE for ``horizon`` decisions, on a deep copy of the simulator.
 
     With ``depth`` > 1 the continuation is searched too: after ``first_action``, the best of the five actions
     (each again scored with ``depth - 1`` and one decision less), instead of IDLE. Depth 2 costs about five
-    times depth 1.
+    times depth 1. ``crash_cost`` replaces the cost of a collision (default :data:`CRASH_COST`, or 1000 m/s with
+    ``score="speed"``); a collision inside the searched continuation is discounted with it, one step's worth.
     """
     sim = copy.deepcopy(env_unwrapped)
-    crash = 1000.0 if score == "speed" else CRASH_COST
+    crash = crash_cost if crash_cost is not None else (1000.0 if score == "speed" else CRASH_COST)
     if depth > 1:
         _, reward, terminated, truncated, info = sim.step(first_action)
         if info.get("crashed"):
@@ -44,7 +47,7 @@ def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: st
         total = float(info["speed"]) if score == "speed" else float(reward)
         if terminated or truncated or horizon <= 1:
             return total
-        return total + DISCOUNT * max(rollout_score(sim, a, horizon - 1, score, depth - 1) for a in range(5))
+        return total + DISCOUNT * max(rollout_score(sim, a, horizon - 1, score, depth - 1, crash) for a in range(5))
     total = 0.0
     for k in range(horizon):
         _, reward, terminated, truncated, info = sim.step(first_action if k == 0 else IDLE)
@@ -56,11 +59,12 @@ def rollout_score(env_unwrapped: Any, first_action: int, horizon: int, score: st
     return total
 
 
-def action_scores(env_unwrapped: Any, horizon: int, score: str = "reward", depth: int = 1) -> np.ndarray:
+def action_scores(env_unwrapped: Any, horizon: int, score: str = "reward", depth: int = 1,
+                  crash_cost: float | None = None) -> np.ndarray:
     """float32[5]: the roll-out score of each action, indexed like ``perception.planning.policy.ACTIONS``."""
     out = np.zeros(5, dtype=np.float32)
     for action in range(5):
-        out[action] = rollout_score(env_unwrapped, action, horizon, score, depth)
+        out[action] = rollout_score(env_unwrapped, action, horizon, score, depth, crash_cost)
     return out
 
 
