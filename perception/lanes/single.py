@@ -23,7 +23,7 @@ bottom rows' label points): LaneNet frames with the refinement 0.887 -> 0.898, T
 
 Views: all of the above runs on eight views of the still (four working widths, each also mirrored) and the
 views' consensus is the answer (:mod:`perception.lanes.views`). Chosen on the LaneNet frames: 1280x720
-0.898 -> 0.951, 512x288 0.846 -> 0.914; on the TuSimple sample, looked at after choosing, 0.631 -> 0.837.
+0.898 -> 0.950, 512x288 0.846 -> 0.914; on the TuSimple sample, looked at after choosing, 0.631 -> 0.837.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import numpy as np
 from calibration import CameraModel
 from perception.lanes.bev import BevProjector
 from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder, bev_channels, mask_from_channels
-from perception.lanes.views import View, ViewsConfig, consensus
 from perception.lanes.mounting import LaneCamera, lane_camera
 from perception.lanes.network import observations_from_lane_lines
 from perception.lanes.refine import RefineConfig, refine_lines
 from perception.lanes.sides import assign_sides, polyline_px
+from perception.lanes.views import View, ViewsConfig, consensus
 from perception.results import LaneLine
 
 __all__ = ["detect_image_lanes", "FAR_EXTENSION", "FAINT_NOISE_K"]
