@@ -53,8 +53,8 @@ def run_episodes(job: tuple[list[int], int, str, int, float | None, bool]) -> li
         while not done:
             scores = action_scores(env.unwrapped, horizon, score, depth, crash_cost)
             if with_veto:  # choose among what the veto lets through: the score of what it executes per proposal
-                executed = [veto.check(obs, a, previous_obs=previous).action for a in range(5)]
-                decision = veto.check(obs, best_action(scores[executed]), previous_obs=previous)
+                decisions = [veto.check(obs, a, previous_obs=previous) for a in range(5)]
+                decision = decisions[best_action(scores[[d.action for d in decisions]])]
                 action, previous = decision.action, obs
                 vetoed += decision.vetoed
             else:

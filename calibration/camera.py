@@ -172,6 +172,11 @@ class CameraModel:
             cy=(self.cy + 0.5) * sy - 0.5,
         )
 
+    @property
+    def mirrorable(self) -> bool:
+        """Whether :meth:`mirrored` exists for this distortion model (at most 8 coefficients)."""
+        return len(self.dist_coeffs) <= 8
+
     def mirrored(self) -> "CameraModel":
         """The same camera for the image flipped left-right (``cv2.flip(image, 1)``: u -> W - 1 - u).
 
@@ -181,7 +186,7 @@ class CameraModel:
         :class:`CalibrationError`.
         """
         dist = self.dist_coeffs
-        if len(dist) > 8:
+        if not self.mirrorable:
             raise CalibrationError(
                 f"camera model: cannot mirror a {len(dist)}-coefficient distortion model (at most 8 supported)")
         if dist:

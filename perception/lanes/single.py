@@ -71,7 +71,7 @@ def detect_image_lanes(image_bgr: np.ndarray, camera: CameraModel | None = None,
     if views is None or network_lanes is not None:
         return _one_view(image_bgr, camera, config, lane_cam, network_lanes, refine)
     given = lane_cam.camera if lane_cam is not None else camera
-    if views.mirror and given is not None and len(given.dist_coeffs) > 8:  # no mirror image of that model
+    if views.mirror and given is not None and not given.mirrorable:
         views = replace(views, mirror=False, min_agree=min(views.min_agree, len(views.widths_px)))
 
     def one(view: View) -> list[LaneLine]:

@@ -24,14 +24,13 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from perception.lanes.sides import SIDES
 from perception.metrics.lanes import x_at_rows
 from perception.results import LaneLine
 
-__all__ = ["ViewsConfig", "View", "views_of", "consensus", "SIDE_ORDER"]
+__all__ = ["ViewsConfig", "View", "views_of", "consensus"]
 
-SIDE_ORDER = ("left_left", "ego_left", "ego_right", "right_right")  # left to right, as the finder lists them
-MIRROR_SIDE = {"left_left": "right_right", "ego_left": "ego_right", "ego_right": "ego_left",
-               "right_right": "left_left", "other": "other"}
+MIRROR_SIDE = dict(zip(SIDES, reversed(SIDES)))  # left to right becomes right to left
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def consensus(image_bgr: np.ndarray, detect: Callable[[View], list[LaneLine]],
             found.setdefault(side, []).append(replace(line, side=side, points_xy=view.to_original(line.points_xy)))
     h = image_bgr.shape[0]
     rows = np.linspace(config.compare_from_frac * (h - 1), h - 1, config.compare_rows)
-    order = {side: i for i, side in enumerate(SIDE_ORDER)}
+    order = {side: i for i, side in enumerate(SIDES)}
     out = []
     for side in sorted(found, key=lambda s: order.get(s, len(order))):
         candidates = found[side]
