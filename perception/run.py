@@ -175,9 +175,8 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
     planning = None
     if policy is not None:
         from perception.planning.stage import PlanningStage
-        from perception.planning.veto import SafetyVeto
 
-        planning = PlanningStage(policy, veto=None if args.no_veto else SafetyVeto(), ego_speed_mps=args.ego_speed_mps)
+        planning = PlanningStage(policy, veto=None if args.no_veto else "policy", ego_speed_mps=args.ego_speed_mps)
     stages = FrameStages([("distances", make_enricher(camera, pre)), ("tracking", tracking), ("planning", planning)])
     return stages, tracking.decode_threshold
 

@@ -307,3 +307,60 @@ def test_planner_config_rejects_a_penalty_without_the_shield(tmp_path):
     cfg.write_text("veto_penalty: 0.3\n")
     proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
     assert proc.returncode == 2 and "veto_penalty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_target_speeds_let_the_ego_brake_below_20_mps_and_the_veto_knows_it():
+    _needs_highway_env()
+    from perception.planning.envs import make_env
+
+    env = make_env("highway-fast-v0", target_speeds_mps=(15.0, 20.0, 25.0, 30.0))
+    env.reset(seed=3)
+    for _ in range(3):  # 25 -> 20 -> 15 m/s targets
+        *_, info = env.step(SLOWER)
+    assert info["speed"] < 16.5  # highway-env's default action set stops at 20 m/s
+    default = make_env("highway-fast-v0")
+    default.reset(seed=3)
+    for _ in range(3):
+        *_, info = default.step(SLOWER)
+    assert info["speed"] == pytest.approx(20.0, abs=0.3)
+    # a car ahead at 17 m/s is a trap when SLOWER stops at 20 m/s, not when it reaches 15 m/s
+    lead = _obs(VehicleState(25.0, 0.0, -3.0, 0.0), ego_speed=20.0)
+    assert "lowest speed" in SafetyVeto().check(lead, IDLE).reason
+    assert "lowest speed" not in SafetyVeto.for_target_speeds((15.0, 20.0, 25.0, 30.0)).check(lead, IDLE).reason
+
+
+def test_policy_files_carry_their_target_speeds(tmp_path):
+    net = build_q_network((8,), 25, 5)
+    save_policy(tmp_path / "old.pt", net.state_dict(), (8,), (5, 5), {"config": {}})
+    save_policy(tmp_path / "new.pt", net.state_dict(), (8,), (5, 5),
+                {"config": {"target_speeds_mps": [15.0, 20.0, 25.0, 30.0]}})
+    assert load_policy(str(tmp_path / "old.pt")).target_speeds_mps == (20.0, 25.0, 30.0)
+    assert load_policy(str(tmp_path / "new.pt")).target_speeds_mps == (15.0, 20.0, 25.0, 30.0)
+
+
+@pytest.mark.parametrize("speeds", ["[20, 30, 25]", "[15, 20, 30]", "[25]"])
+def test_planner_config_rejects_bad_target_speeds(tmp_path, speeds):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"target_speeds_mps: {speeds}\n")
+    proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "target_speeds_mps" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_speed_bonus_from_the_lowest_speed_pays_less_for_15_than_for_20_mps():
+    _needs_highway_env()
+    from perception.planning.envs import TrainingReward, make_env
+
+    speeds = (15.0, 20.0, 25.0, 30.0)
+    plain = make_env("highway-fast-v0", target_speeds_mps=speeds)
+    shaped = TrainingReward(make_env("highway-fast-v0", target_speeds_mps=speeds), speed_bonus=0.3,
+                            speed_bonus_from_mps=15.0)
+    plain.reset(seed=4)
+    shaped.reset(seed=4)
+    bonus = []
+    for _ in range(4):  # 20, 15, 15, 15 m/s targets
+        _, r0, *_, info = plain.step(SLOWER)
+        _, r1, *_ = shaped.step(SLOWER)
+        bonus.append((info["speed"], r1 - r0))
+    assert bonus[-1][0] < 15.5 and bonus[-1][1] < 0.02  # at 15 m/s: (almost) nothing
+    assert all(b == pytest.approx(0.3 * np.clip((v - 15.0) / 15.0, 0, 1), abs=0.01) for v, b in bonus)
+    assert info["rewards"]["high_speed_reward"] == 0.0  # the simulator's own term pays 0 at both 15 and 20

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from perception.config import load_config_file
 from perception.errors import ConfigError
+from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS, check_target_speeds
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class PlannerTrainConfig:
     #   (training signal only; monitor CSVs and evaluation keep the simulator's reward)
     speed_bonus: float = 0.0                 # added to each step's reward x the speed share (0 at 20, 1 at 30 m/s);
     #   training signal only, like veto_penalty
+    speed_bonus_from_lowest: bool = False    # the speed share is 0 at the lowest target speed instead of 20 m/s
+    target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS  # the ego's speeds for FASTER / SLOWER
+    #   (highway-env's action "target_speeds", evenly spaced); recorded in the policy file, which evaluation and
+    #   the pipeline then use with the same speeds
     init_policy: str = ""                    # start the Q-network from this policy file or published name
     checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
     eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
@@ -54,6 +59,10 @@ class PlannerTrainConfig:
             raise ConfigError("veto_penalty must be >= 0 and needs shield: true")
         if self.speed_bonus < 0:
             raise ConfigError("speed_bonus must be >= 0")
+        try:
+            check_target_speeds(self.target_speeds_mps)
+        except ValueError as e:
+            raise ConfigError(f"target_speeds_mps: {e}") from None
 
 
 def load_planner_config(path: str | Path | None, overrides: dict | None = None) -> PlannerTrainConfig:

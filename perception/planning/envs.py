@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,12 +12,26 @@ from perception.planning.noise import PerceptionNoise
 from perception.planning.observation import KinematicsObservation
 
 ENV_IDS = ("highway-fast-v0", "highway-v0", "merge-v0", "roundabout-v0")
+DEFAULT_TARGET_SPEEDS_MPS = (20.0, 25.0, 30.0)  # highway-env's DiscreteMetaAction default
+
+
+def check_target_speeds(speeds_mps: Sequence[float]) -> tuple[float, ...]:
+    """``speeds_mps`` as a tuple if it is a valid set of target speeds (at least two, positive, increasing,
+    evenly spaced: highway-env maps a speed to the nearest index assuming even spacing); else ValueError."""
+    s = tuple(float(v) for v in speeds_mps)
+    if len(s) < 2 or s[0] <= 0 or any(b <= a for a, b in zip(s, s[1:])):
+        raise ValueError(f"{list(s)} must be at least two positive, increasing speeds (m/s)")
+    if not np.allclose(np.diff(s), s[1] - s[0], atol=1e-6):
+        raise ValueError(f"{list(s)} must be evenly spaced")
+    return s
 
 
 def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None,
-             shield: bool = False) -> Any:
+             shield: bool = False, target_speeds_mps: Sequence[float] = DEFAULT_TARGET_SPEEDS_MPS) -> Any:
     """A gymnasium env with highway-env's defaults for ``env_id``; observations perturbed by ``noise`` if given;
     with ``shield`` every action first passes the safety veto (the agent learns inside the veto's limits).
+    ``target_speeds_mps``: the ego's speeds for FASTER / SLOWER (highway-env's action ``target_speeds``); only
+    the action set changes with it, not the traffic or the reward.
 
     The observation is checked against :class:`KinematicsObservation` (ours is the contract the video
     pipeline fills); a mismatch in the simulator's config raises instead of training on another layout.
@@ -26,14 +41,17 @@ def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None =
 
     if env_id not in ENV_IDS:
         raise UserInputError(f"--env {env_id!r} is not supported (choose from {', '.join(ENV_IDS)})")
+    speeds = check_target_speeds(target_speeds_mps)
     env = gym.make(env_id)
+    if speeds != DEFAULT_TARGET_SPEEDS_MPS:
+        env.unwrapped.configure({"action": {**env.unwrapped.config["action"], "target_speeds": list(speeds)}})
     obs_config = env.unwrapped.config["observation"]
     if obs_config.get("type") != "Kinematics" or set(obs_config) - {"type"}:
         raise UserInputError(f"{env_id}: observation config {obs_config} is not the default Kinematics layout")
     if noise is not None:
         env = NoisyObservation(env, noise, KinematicsObservation(), seed=seed)
     if shield:
-        env = _shield_wrapper()(env)
+        env = _shield_wrapper()(env, speeds)
     return env
 
 
@@ -45,9 +63,9 @@ def _shield_wrapper() -> type:
     class _Shield(gym.Wrapper):
         """Replaces a vetoed action by the veto's choice; ``info["vetoed"]`` says when it did."""
 
-        def __init__(self, env: Any) -> None:
+        def __init__(self, env: Any, target_speeds_mps: tuple[float, ...]) -> None:
             super().__init__(env)
-            self.veto, self.contract = SafetyVeto(), KinematicsObservation()
+            self.veto, self.contract = SafetyVeto.for_target_speeds(target_speeds_mps), KinematicsObservation()
             self.last_obs = self.previous_obs = None
 
         def reset(self, **kwargs: Any) -> Any:
@@ -64,7 +82,8 @@ def _shield_wrapper() -> type:
     return _Shield
 
 
-def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0) -> Any:  # noqa: N802
+def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0,  # noqa: N802
+                   speed_bonus_from_mps: float | None = None) -> Any:
     """``env`` with the reward changed for learning only; wrap it outside the Monitor so logged returns stay
     the simulator's.
 
@@ -72,7 +91,10 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
       with punishment: the agent learns to pick actions the veto accepts, so it needs the veto less);
     * ``speed_bonus`` x the simulator's speed share (``info["rewards"]["high_speed_reward"]``: 0 at or below
       20 m/s, 1 at or above 30 m/s, forward speed) is added to every step: the default reward's speed term is
-      small next to the cost of a crash, and a shielded agent can afford to weigh speed more.
+      small next to the cost of a crash, and a shielded agent can afford to weigh speed more. With
+      ``speed_bonus_from_mps`` the share runs linearly from 0 at that forward speed instead of 20 m/s (to 1 at
+      the top of the simulator's ``reward_speed_range``), so an ego that can drive slower than 20 m/s is not
+      paid the same for 15 as for 20 m/s.
     """
     import gymnasium as gym
 
@@ -82,7 +104,14 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
             reward = float(reward)
             if info.get("vetoed"):
                 reward -= veto_penalty
-            reward += speed_bonus * float(info.get("rewards", {}).get("high_speed_reward", 0.0))
+            if speed_bonus_from_mps is None:
+                share = float(info.get("rewards", {}).get("high_speed_reward", 0.0))
+            else:
+                ego = self.env.unwrapped.vehicle
+                top = float(self.env.unwrapped.config["reward_speed_range"][1])
+                forward = float(ego.speed * np.cos(ego.heading))
+                share = float(np.clip((forward - speed_bonus_from_mps) / (top - speed_bonus_from_mps), 0.0, 1.0))
+            reward += speed_bonus * share
             return obs, reward, terminated, truncated, info
 
     return _TrainingReward(env)

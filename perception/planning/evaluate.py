@@ -11,7 +11,9 @@ perturbed by the perception noise model (``perception.planning.noise``); ``idm``
 true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``,
-``veto_rate`` (share of steps the veto overrode the policy).
+``veto_rate`` (share of steps the veto overrode the policy). Every agent drives the action set the policy was
+trained with (its ``target_speeds_mps``, in the JSON as ``ego_target_speeds_mps``; highway-env's default 20, 25,
+30 m/s for policies trained before that setting); the traffic and the reward are highway-env's.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class PolicyAgent(Agent):
         from perception.planning.veto import SafetyVeto
 
         self.policy = load_policy(policy_path)
-        self.veto = SafetyVeto() if veto else None
+        self.veto = SafetyVeto.for_target_speeds(self.policy.target_speeds_mps) if veto else None
         self.name = "policy+veto" if veto else "policy"
         self.previous_obs: np.ndarray | None = None  # the veto holds vehicles missing since the last step
 
@@ -100,12 +102,17 @@ def make_agent(name: str, policy_path: str | None = None) -> Agent:
     raise UserInputError(f"unknown agent {name!r} (choose from {', '.join(AGENTS)})")
 
 
-def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_000, noise: bool = False) -> dict:
-    """Drive ``episodes`` episodes with seeds seed, seed+1, ...; returns the metrics dict."""
-    from perception.planning.envs import make_env
+def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_000, noise: bool = False,
+                   target_speeds_mps: tuple[float, ...] | None = None) -> dict:
+    """Drive ``episodes`` episodes with seeds seed, seed+1, ...; returns the metrics dict. The ego's action set
+    uses ``target_speeds_mps`` (default: the policy's own for policy agents, else highway-env's)."""
+    from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS, make_env
     from perception.planning.noise import PerceptionNoise
 
-    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed)
+    if target_speeds_mps is None:
+        target_speeds_mps = agent.policy.target_speeds_mps if isinstance(agent, PolicyAgent) \
+            else DEFAULT_TARGET_SPEEDS_MPS
+    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, target_speeds_mps=target_speeds_mps)
     crashes, returns, lane_changes, speeds, steps, vetoes = 0, [], [], [], 0, 0
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -133,9 +140,10 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
             "veto_rate": vetoes / steps if steps else 0.0}
 
 
-def _job(job: tuple[str, str | None, str, int, int, bool]) -> tuple[str, bool, dict]:
-    name, policy_path, env_id, episodes, seed, noise = job
-    return name, noise, evaluate_agent(make_agent(name, policy_path), env_id, episodes, seed=seed, noise=noise)
+def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...]]) -> tuple[str, bool, dict]:
+    name, policy_path, env_id, episodes, seed, noise, speeds = job
+    return name, noise, evaluate_agent(make_agent(name, policy_path), env_id, episodes, seed=seed, noise=noise,
+                                       target_speeds_mps=speeds)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -162,13 +170,18 @@ def main(args: argparse.Namespace) -> int:
         import highway_env  # noqa: F401
     except ImportError:
         raise UserInputError("planner evaluation needs the rl extra: pip install -e '.[rl]'") from None
+    from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
+
+    speeds = DEFAULT_TARGET_SPEEDS_MPS
     if any(a.startswith("policy") for a in agents):
         from perception.planning.policy import load_policy
 
         policy = load_policy(args.policy)  # fail early, with the one-line reason
-    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False) for a in agents]
+        speeds = policy.target_speeds_mps  # every agent drives the action set the policy was trained with
+    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds) for a in agents]
     if not args.no_noise:
-        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True) for a in agents if a.startswith("policy")]
+        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True, speeds)
+                 for a in agents if a.startswith("policy")]
     results: dict[str, dict] = {}
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -181,6 +194,7 @@ def main(args: argparse.Namespace) -> int:
     for name, noise, metrics in done:
         results[name + (" (noisy obs)" if noise else "")] = metrics
     report = {"env": args.env, "episodes": args.episodes, "first_seed": args.seed,
+              "ego_target_speeds_mps": list(speeds),
               "policy": None if not any(a.startswith("policy") for a in agents) else
               {"path": policy.path, "sha256": policy.sha256}, "agents": results}
     out = Path(args.output)

@@ -55,8 +55,13 @@ PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
         file_name="dqn_highway_fast_speed-bb370dcc.pt",
         sha256="bb370dcc50ba21f1ceda893812c1e2dfa851fd9d6e239f5a8d780db6a74d204f",
     ),
+    "dqn_highway_fast_speeds15": PolicyRecord(  # target speeds 15-30 m/s (its file's training config)
+        name="dqn_highway_fast_speeds15",
+        file_name="dqn_highway_fast_speeds15-ea3e877d.pt",
+        sha256="ea3e877df048ffedc8cdae2c281fd59415e1a90cd13ee85f881a5bed1792edd9",
+    ),
 }
-DEFAULT_POLICY: str | None = "dqn_highway_fast_speed"
+DEFAULT_POLICY: str | None = "dqn_highway_fast_speeds15"
 
 
 def build_q_network(net_arch: tuple[int, ...], n_inputs: int, n_actions: int) -> Any:
@@ -92,6 +97,15 @@ class Policy:
 
     def act(self, obs: np.ndarray) -> int:
         return int(np.argmax(self.q_values(obs)))
+
+    @property
+    def target_speeds_mps(self) -> tuple[float, ...]:
+        """The ego speeds FASTER / SLOWER stepped through in training (from the file's training config; files
+        from before that setting existed were trained with highway-env's default)."""
+        from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
+
+        speeds = self.metadata.get("config", {}).get("target_speeds_mps", DEFAULT_TARGET_SPEEDS_MPS)
+        return tuple(float(v) for v in speeds)
 
 
 def save_policy(path: str | Path, q_net_state: dict[str, Any], net_arch: tuple[int, ...],

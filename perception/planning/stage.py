@@ -22,11 +22,14 @@ DEFAULT_EGO_SPEED_MPS = 25.0  # assumed ego speed on video (no vehicle bus); hig
 
 
 class PlanningStage:
-    """Callable per frame after tracking: ``stage(result)`` sets ``result.plan``."""
+    """Callable per frame after tracking: ``stage(result)`` sets ``result.plan``. ``veto="policy"`` (the default)
+    is the safety veto for the policy's own target speeds; None turns the veto off."""
 
-    def __init__(self, policy: Policy, *, veto: SafetyVeto | None = SafetyVeto(),
+    def __init__(self, policy: Policy, *, veto: SafetyVeto | None | str = "policy",
                  ego_speed_mps: float = DEFAULT_EGO_SPEED_MPS,
                  contract: KinematicsObservation = KinematicsObservation()) -> None:
+        if veto == "policy":
+            veto = SafetyVeto.for_target_speeds(policy.target_speeds_mps)
         self.policy, self.veto, self.contract = policy, veto, contract
         self.ego_speed_mps = ego_speed_mps
         self.counts: dict[str, int] = {}

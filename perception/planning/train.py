@@ -40,15 +40,19 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False,
-                    veto_penalty: float = 0.0, speed_bonus: float = 0.0) -> Any:
+                    veto_penalty: float = 0.0, speed_bonus: float = 0.0,
+                    target_speeds_mps: tuple[float, ...] = (20.0, 25.0, 30.0),
+                    speed_bonus_from_mps: float | None = None) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     from perception.planning.envs import TrainingReward, make_env
     from perception.planning.noise import PerceptionNoise
 
-    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield)
+    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield,
+                   target_speeds_mps=target_speeds_mps)
     env = Monitor(env, monitor_path, info_keywords=("crashed", "speed"))  # logs the simulator's own reward
-    return TrainingReward(env, veto_penalty, speed_bonus) if veto_penalty or speed_bonus else env
+    return TrainingReward(env, veto_penalty, speed_bonus, speed_bonus_from_mps) if veto_penalty or speed_bonus \
+        else env
 
 
 def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict[str, Any]:
@@ -118,7 +122,8 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     factories = [functools.partial(_make_monitored, config.env_id, config.observation_noise, config.seed + i,
                                    str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty,
-                                   config.speed_bonus)
+                                   config.speed_bonus, config.target_speeds_mps,
+                                   config.target_speeds_mps[0] if config.speed_bonus_from_lowest else None)
                  for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)

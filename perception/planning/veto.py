@@ -72,6 +72,13 @@ class SafetyVeto:
     hold_match_m: tuple[float, float] = (5.0, 2.0)  # (longitudinal, lateral) distance within which a vehicle
     #   seen now counts as the predicted position of one seen in the previous observation (m)
 
+    @classmethod
+    def for_target_speeds(cls, target_speeds_mps: tuple[float, ...], **thresholds: float) -> SafetyVeto:
+        """The veto for an ego whose FASTER / SLOWER step through ``target_speeds_mps`` (evenly spaced): its
+        lowest speed and speed step come from them."""
+        return cls(min_speed_mps=float(target_speeds_mps[0]),
+                   speed_step_mps=float(target_speeds_mps[1] - target_speeds_mps[0]), **thresholds)
+
     def check(self, obs: np.ndarray, action: int, contract: KinematicsObservation | None = None,
               previous_obs: np.ndarray | None = None, period_s: float = 1.0) -> VetoDecision:
         """The decision for ``action`` (index into ACTIONS) given ``obs`` (float32[vehicles_count, 5]); with
