@@ -22,6 +22,7 @@ from typing import Any
 
 from deploy.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
+from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -41,7 +42,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False,
                     veto_penalty: float = 0.0, speed_bonus: float = 0.0,
-                    target_speeds_mps: tuple[float, ...] = (20.0, 25.0, 30.0),
+                    target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS,
                     speed_bonus_from_mps: float | None = None) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
