@@ -92,9 +92,9 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
     * ``speed_bonus`` x the simulator's speed share (``info["rewards"]["high_speed_reward"]``: 0 at or below
       20 m/s, 1 at or above 30 m/s, forward speed) is added to every step: the default reward's speed term is
       small next to the cost of a crash, and a shielded agent can afford to weigh speed more. With
-      ``speed_bonus_from_mps`` the share runs linearly from 0 at that forward speed instead of 20 m/s (to 1 at
-      the top of the simulator's ``reward_speed_range``), so an ego that can drive slower than 20 m/s is not
-      paid the same for 15 as for 20 m/s.
+      ``speed_bonus_from_mps`` the share runs linearly from 0 at that forward speed instead of the bottom of the
+      simulator's ``reward_speed_range`` (20 m/s), to 1 at its top, so an ego that can drive slower than 20 m/s
+      is not paid the same for 15 as for 20 m/s.
     """
     import gymnasium as gym
 
@@ -104,14 +104,11 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
             reward = float(reward)
             if info.get("vetoed"):
                 reward -= veto_penalty
-            if speed_bonus_from_mps is None:
-                share = float(info.get("rewards", {}).get("high_speed_reward", 0.0))
-            else:
-                ego = self.env.unwrapped.vehicle
-                top = float(self.env.unwrapped.config["reward_speed_range"][1])
+            if speed_bonus:  # the simulator's own share, lmap(forward speed, reward_speed_range) clipped to [0, 1]
+                ego, (low, top) = self.env.unwrapped.vehicle, self.env.unwrapped.config["reward_speed_range"]
+                low = low if speed_bonus_from_mps is None else speed_bonus_from_mps
                 forward = float(ego.speed * np.cos(ego.heading))
-                share = float(np.clip((forward - speed_bonus_from_mps) / (top - speed_bonus_from_mps), 0.0, 1.0))
-            reward += speed_bonus * share
+                reward += speed_bonus * float(np.clip((forward - low) / (top - low), 0.0, 1.0))
             return obs, reward, terminated, truncated, info
 
     return _TrainingReward(env)

@@ -29,6 +29,7 @@ import numpy as np
 
 from deploy.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
+from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
 
 AGENTS = ("policy", "policy+veto", "idm", "random")
 
@@ -37,6 +38,7 @@ class Agent:
     """Chooses an action per step. ``reset(env)`` is called after every env reset."""
 
     name = "agent"
+    target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS  # the action set it drives by default
 
     def reset(self, env: Any) -> None:
         pass
@@ -52,7 +54,8 @@ class PolicyAgent(Agent):
         from perception.planning.veto import SafetyVeto
 
         self.policy = load_policy(policy_path)
-        self.veto = SafetyVeto.for_target_speeds(self.policy.target_speeds_mps) if veto else None
+        self.target_speeds_mps = self.policy.target_speeds_mps
+        self.veto = SafetyVeto.for_target_speeds(self.target_speeds_mps) if veto else None
         self.name = "policy+veto" if veto else "policy"
         self.previous_obs: np.ndarray | None = None  # the veto holds vehicles missing since the last step
 
@@ -105,14 +108,12 @@ def make_agent(name: str, policy_path: str | None = None) -> Agent:
 def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_000, noise: bool = False,
                    target_speeds_mps: tuple[float, ...] | None = None) -> dict:
     """Drive ``episodes`` episodes with seeds seed, seed+1, ...; returns the metrics dict. The ego's action set
-    uses ``target_speeds_mps`` (default: the policy's own for policy agents, else highway-env's)."""
-    from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS, make_env
+    uses ``target_speeds_mps`` (default: the agent's own, a policy's from its file)."""
+    from perception.planning.envs import make_env
     from perception.planning.noise import PerceptionNoise
 
-    if target_speeds_mps is None:
-        target_speeds_mps = agent.policy.target_speeds_mps if isinstance(agent, PolicyAgent) \
-            else DEFAULT_TARGET_SPEEDS_MPS
-    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, target_speeds_mps=target_speeds_mps)
+    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed,
+                   target_speeds_mps=target_speeds_mps or agent.target_speeds_mps)
     crashes, returns, lane_changes, speeds, steps, vetoes = 0, [], [], [], 0, 0
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -170,8 +171,6 @@ def main(args: argparse.Namespace) -> int:
         import highway_env  # noqa: F401
     except ImportError:
         raise UserInputError("planner evaluation needs the rl extra: pip install -e '.[rl]'") from None
-    from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
-
     speeds = DEFAULT_TARGET_SPEEDS_MPS
     if any(a.startswith("policy") for a in agents):
         from perception.planning.policy import load_policy
