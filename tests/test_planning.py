@@ -12,7 +12,7 @@ from perception.errors import WeightsError
 from perception.planning.noise import PerceptionNoise
 from perception.planning.observation import KinematicsObservation, VehicleState
 from perception.planning.policy import ACTIONS, build_q_network, load_policy, save_policy
-from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, SafetyVeto
+from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, SafetyVeto, braking_gaps_m
 
 CONTRACT = KinematicsObservation()
 
@@ -364,3 +364,65 @@ def test_speed_bonus_from_the_lowest_speed_pays_less_for_15_than_for_20_mps():
     assert bonus[-1][0] < 15.5 and bonus[-1][1] < 0.02  # at 15 m/s: (almost) nothing
     assert all(b == pytest.approx(0.3 * np.clip((v - 15.0) / 15.0, 0, 1), abs=0.01) for v, b in bonus)
     assert info["rewards"]["high_speed_reward"] == 0.0  # the simulator's own term pays 0 at both 15 and 20
+
+
+SPEEDS15 = (15.0, 20.0, 25.0, 30.0)
+
+
+def test_braking_check_predicts_the_simulators_gaps():
+    """FASTER, then SLOWER every second, behind a car holding 22 m/s: the braking check's gap prediction
+    follows highway-env's own vehicle dynamics to within a metre."""
+    _needs_highway_env()
+    from highway_env.vehicle.kinematics import Vehicle
+
+    from perception.planning.envs import make_env
+
+    env = make_env("highway-fast-v0", target_speeds_mps=SPEEDS15)
+    env.reset(seed=1)
+    sim = env.unwrapped
+    ego = sim.vehicle
+    s, _ = ego.lane.local_coordinates(ego.position)
+    lead = Vehicle(sim.road, ego.lane.position(s + 35.0, 0.0), ego.lane.heading_at(s + 35.0), 22.0)
+    sim.road.vehicles = [ego, lead]  # nobody else: the lead holds its speed (no driver model)
+    gaps, ego_speed = [lead.position[0] - ego.position[0] - 5.0], ego.speed
+    for action in (FASTER, SLOWER, SLOWER, SLOWER, SLOWER):
+        env.step(action)
+        gaps.append(lead.position[0] - ego.position[0] - 5.0)
+    predicted = braking_gaps_m(gaps[0], ego_speed, 22.0, ego_speed + 5.0, (15.0, 5.0, 30.0))[::10]
+    np.testing.assert_allclose(predicted, gaps, atol=1.0)
+    assert min(gaps) < gaps[0] - 10.0  # the gap really closes and opens again: not a trivial prediction
+
+
+def test_braking_check_accepts_a_short_steady_gap_the_headway_veto_refuses():
+    headway = SafetyVeto.for_target_speeds(SPEEDS15)
+    braking = SafetyVeto.for_target_speeds(SPEEDS15, exact_observations=True)
+    assert (headway.kind, braking.kind) == ("headway", "braking")
+    steady = _obs(VehicleState(25.0, 0.0, 0.0, 0.0), ego_speed=25.0)  # 20 m gap, same speed as the ego
+    d = headway.check(steady, FASTER)
+    assert d.vetoed and d.action == SLOWER and "gap" in d.reason  # needs 8 m + 0.6 s x 30 m/s = 26 m
+    assert braking.check(steady, FASTER).vetoed is False  # FASTER for 1 s, then braking, keeps > 4 m
+    closing = _obs(VehicleState(17.0, 0.0, -8.0, 0.0), ego_speed=30.0)  # 12 m gap, 8 m/s faster than the lead
+    d = braking.check(closing, IDLE)
+    assert d.vetoed and d.action == SLOWER and "braking check" in d.reason
+    assert braking.check(closing, SLOWER).vetoed is False  # SLOWER is what it would do itself
+
+
+def test_evaluation_uses_the_braking_check_only_on_exact_observations():
+    from perception.planning.evaluate import make_agent
+    from perception.planning.policy import DEFAULT_POLICY
+
+    if DEFAULT_POLICY is None:
+        pytest.skip("no policy shipped")
+    assert make_agent("policy+veto").veto.kind == "braking"
+    assert make_agent("policy+veto", noisy_observations=True).veto.kind == "headway"
+    assert make_agent("policy").veto is None
+
+
+@pytest.mark.parametrize("text, needle", [("shield: true\nshield_veto: brake\n", "shield_veto"),
+                                          ("shield: true\nshield_veto: braking\nobservation_noise: true\n",
+                                           "exact observations")])
+def test_planner_config_rejects_a_bad_shield_veto(tmp_path, text, needle):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(text)
+    proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr

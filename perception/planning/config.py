@@ -7,7 +7,7 @@ from pathlib import Path
 
 from perception.config import load_config_file
 from perception.errors import ConfigError
-from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS, check_target_speeds
+from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS, SHIELD_VETOES, check_target_speeds
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class PlannerTrainConfig:
     seed: int = 0                            # seeds envs, network init and exploration
     observation_noise: bool = False          # train on observations perturbed by the perception noise model
     shield: bool = False                     # pass every action through the safety veto while training
+    shield_veto: str = "headway"             # the shield's veto: "headway" (fixed headway and time-to-collision)
+    #   or "braking" (its braking check, for exact observations; not with observation_noise)
     veto_penalty: float = 0.0                # with shield: subtracted from the reward of a step the veto overrode
     #   (training signal only; monitor CSVs and evaluation keep the simulator's reward)
     speed_bonus: float = 0.0                 # added to each step's reward x the speed share (0 at 20, 1 at 30 m/s);
@@ -57,6 +59,10 @@ class PlannerTrainConfig:
             raise ConfigError("total_timesteps and n_envs must be positive")
         if self.veto_penalty < 0 or (self.veto_penalty and not self.shield):
             raise ConfigError("veto_penalty must be >= 0 and needs shield: true")
+        if self.shield_veto not in SHIELD_VETOES:
+            raise ConfigError(f"shield_veto must be one of {', '.join(SHIELD_VETOES)}, not {self.shield_veto!r}")
+        if self.shield_veto == "braking" and self.observation_noise:
+            raise ConfigError("shield_veto: braking is for exact observations; use headway with observation_noise")
         if self.speed_bonus < 0:
             raise ConfigError("speed_bonus must be >= 0")
         try:

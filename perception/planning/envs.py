@@ -13,6 +13,7 @@ from perception.planning.observation import KinematicsObservation
 
 ENV_IDS = ("highway-fast-v0", "highway-v0", "merge-v0", "roundabout-v0")
 DEFAULT_TARGET_SPEEDS_MPS = (20.0, 25.0, 30.0)  # highway-env's DiscreteMetaAction default
+SHIELD_VETOES = ("headway", "braking")  # the training shield: the fixed-headway veto or its braking check
 
 
 def check_target_speeds(speeds_mps: Sequence[float]) -> tuple[float, ...]:
@@ -27,11 +28,13 @@ def check_target_speeds(speeds_mps: Sequence[float]) -> tuple[float, ...]:
 
 
 def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None,
-             shield: bool = False, target_speeds_mps: Sequence[float] = DEFAULT_TARGET_SPEEDS_MPS) -> Any:
+             shield: bool = False, target_speeds_mps: Sequence[float] = DEFAULT_TARGET_SPEEDS_MPS,
+             shield_veto: str = "headway") -> Any:
     """A gymnasium env with highway-env's defaults for ``env_id``; observations perturbed by ``noise`` if given;
     with ``shield`` every action first passes the safety veto (the agent learns inside the veto's limits).
     ``target_speeds_mps``: the ego's speeds for FASTER / SLOWER (highway-env's action ``target_speeds``); only
-    the action set changes with it, not the traffic or the reward.
+    the action set changes with it, not the traffic or the reward. ``shield_veto``: ``headway`` (the fixed
+    headway veto) or ``braking`` (its braking check, for exact observations; see ``perception.planning.veto``).
 
     The observation is checked against :class:`KinematicsObservation` (ours is the contract the video
     pipeline fills); a mismatch in the simulator's config raises instead of training on another layout.
@@ -42,6 +45,8 @@ def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None =
     if env_id not in ENV_IDS:
         raise UserInputError(f"--env {env_id!r} is not supported (choose from {', '.join(ENV_IDS)})")
     speeds = check_target_speeds(target_speeds_mps)
+    if shield_veto not in SHIELD_VETOES:
+        raise UserInputError(f"shield veto {shield_veto!r} is not one of {', '.join(SHIELD_VETOES)}")
     env = gym.make(env_id)
     if speeds != DEFAULT_TARGET_SPEEDS_MPS:
         env.unwrapped.configure({"action": {**env.unwrapped.config["action"], "target_speeds": list(speeds)}})
@@ -51,7 +56,7 @@ def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None =
     if noise is not None:
         env = NoisyObservation(env, noise, KinematicsObservation(), seed=seed)
     if shield:
-        env = _shield_wrapper()(env, speeds)
+        env = _shield_wrapper()(env, speeds, shield_veto == "braking")
     return env
 
 
@@ -63,9 +68,10 @@ def _shield_wrapper() -> type:
     class _Shield(gym.Wrapper):
         """Replaces a vetoed action by the veto's choice; ``info["vetoed"]`` says when it did."""
 
-        def __init__(self, env: Any, target_speeds_mps: tuple[float, ...]) -> None:
+        def __init__(self, env: Any, target_speeds_mps: tuple[float, ...], braking: bool) -> None:
             super().__init__(env)
-            self.veto, self.contract = SafetyVeto.for_target_speeds(target_speeds_mps), KinematicsObservation()
+            self.veto = SafetyVeto.for_target_speeds(target_speeds_mps, exact_observations=braking)
+            self.contract = KinematicsObservation()
             self.last_obs = self.previous_obs = None
 
         def reset(self, **kwargs: Any) -> Any:

@@ -5,13 +5,15 @@
 
 Every agent drives the same episode seeds (100000, 100001, ...; development and the veto's tuning used
 seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network, greedy),
-``policy+veto`` (with the rule-based safety veto), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
+``policy+veto`` (with the rule-based safety veto: its braking check on the simulator's exact observations, the
+fixed-headway veto on noisy ones, see ``perception.planning.veto``), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
 ``random`` (uniform actions). Unless ``--no-noise``, ``policy`` and ``policy+veto`` run again on observations
 perturbed by the perception noise model (``perception.planning.noise``); ``idm`` reads the simulator's
 true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``,
-``veto_rate`` (share of steps the veto overrode the policy). Every agent drives the action set the policy was
+``veto_rate`` (share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null
+without). Every agent drives the action set the policy was
 trained with (its ``target_speeds_mps``, in the JSON as ``ego_target_speeds_mps``; highway-env's default 20, 25,
 30 m/s for policies trained before that setting); the traffic and the reward are highway-env's.
 """
@@ -49,13 +51,17 @@ class Agent:
 
 
 class PolicyAgent(Agent):
-    def __init__(self, policy_path: str | None, veto: bool) -> None:
+    """The policy, greedy; with ``veto``, behind the safety veto for its speeds: the braking check when it gets
+    the simulator's ``exact_observations``, else the fixed-headway veto."""
+
+    def __init__(self, policy_path: str | None, veto: bool, exact_observations: bool = True) -> None:
         from perception.planning.policy import load_policy
         from perception.planning.veto import SafetyVeto
 
         self.policy = load_policy(policy_path)
         self.target_speeds_mps = self.policy.target_speeds_mps
-        self.veto = SafetyVeto.for_target_speeds(self.target_speeds_mps) if veto else None
+        self.veto = SafetyVeto.for_target_speeds(self.target_speeds_mps, exact_observations=exact_observations) \
+            if veto else None
         self.name = "policy+veto" if veto else "policy"
         self.previous_obs: np.ndarray | None = None  # the veto holds vehicles missing since the last step
 
@@ -93,11 +99,13 @@ class RandomAgent(Agent):
         return int(self.rng.integers(5)), False
 
 
-def make_agent(name: str, policy_path: str | None = None) -> Agent:
+def make_agent(name: str, policy_path: str | None = None, *, noisy_observations: bool = False) -> Agent:
+    """The agent ``name``; ``noisy_observations``: it will see the perception noise model's observations (the
+    veto then keeps the fixed headway)."""
     if name == "policy":
         return PolicyAgent(policy_path, veto=False)
     if name == "policy+veto":
-        return PolicyAgent(policy_path, veto=True)
+        return PolicyAgent(policy_path, veto=True, exact_observations=not noisy_observations)
     if name == "idm":
         return IdmAgent()
     if name == "random":
@@ -138,12 +146,13 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
     return {"episodes": episodes, "crash_rate": crashes / episodes, "mean_speed_mps": float(np.mean(speeds)),
             "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "lane_changes_per_episode": float(np.mean(lane_changes)), "mean_episode_steps": steps / episodes,
-            "veto_rate": vetoes / steps if steps else 0.0}
+            "veto_rate": vetoes / steps if steps else 0.0,
+            "veto": agent.veto.kind if getattr(agent, "veto", None) is not None else None}
 
 
 def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...]]) -> tuple[str, bool, dict]:
     name, policy_path, env_id, episodes, seed, noise, speeds = job
-    return name, noise, evaluate_agent(make_agent(name, policy_path), env_id, episodes, seed=seed, noise=noise,
+    return name, noise, evaluate_agent(make_agent(name, policy_path, noisy_observations=noise), env_id, episodes, seed=seed, noise=noise,
                                        target_speeds_mps=speeds)
 
 
@@ -199,11 +208,12 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "planner_eval.json").write_text(json.dumps(report, indent=2) + "\n")
-    header = f"{'agent':<26}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'lane chg/ep':>13}{'veto rate':>11}"
+    header = (f"{'agent':<26}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'lane chg/ep':>13}{'veto rate':>11}"
+              f"{'veto':>9}")
     print(header)
     for name, m in results.items():
         print(f"{name:<26}{m['crash_rate']:>11.2%}{m['mean_speed_mps']:>11.2f}{m['mean_return']:>9.2f}"
-              f"{m['lane_changes_per_episode']:>13.2f}{m['veto_rate']:>11.2%}")
+              f"{m['lane_changes_per_episode']:>13.2f}{m['veto_rate']:>11.2%}{m['veto'] or '-':>9}")
     print(json.dumps(report, indent=2))
     return 0
 

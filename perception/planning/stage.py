@@ -23,7 +23,8 @@ DEFAULT_EGO_SPEED_MPS = 25.0  # assumed ego speed on video (no vehicle bus); hig
 
 class PlanningStage:
     """Callable per frame after tracking: ``stage(result)`` sets ``result.plan``. ``veto="policy"`` (the default)
-    is the safety veto for the policy's own target speeds; None turns the veto off."""
+    is the safety veto for the policy's own target speeds, with the fixed headway (observations from video
+    carry perception errors; the braking check is for the simulator's exact state); None turns the veto off."""
 
     def __init__(self, policy: Policy, *, veto: SafetyVeto | None | str = "policy",
                  ego_speed_mps: float = DEFAULT_EGO_SPEED_MPS,

@@ -43,14 +43,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False,
                     veto_penalty: float = 0.0, speed_bonus: float = 0.0,
                     target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS,
-                    speed_bonus_from_mps: float | None = None) -> Any:
+                    speed_bonus_from_mps: float | None = None, shield_veto: str = "headway") -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     from perception.planning.envs import TrainingReward, make_env
     from perception.planning.noise import PerceptionNoise
 
     env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield,
-                   target_speeds_mps=target_speeds_mps)
+                   target_speeds_mps=target_speeds_mps, shield_veto=shield_veto)
     env = Monitor(env, monitor_path, info_keywords=("crashed", "speed"))  # logs the simulator's own reward
     return TrainingReward(env, veto_penalty, speed_bonus, speed_bonus_from_mps) if veto_penalty or speed_bonus \
         else env
@@ -124,7 +124,8 @@ def main(args: argparse.Namespace) -> int:
     factories = [functools.partial(_make_monitored, config.env_id, config.observation_noise, config.seed + i,
                                    str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty,
                                    config.speed_bonus, config.target_speeds_mps,
-                                   config.target_speeds_mps[0] if config.speed_bonus_from_lowest else None)
+                                   config.target_speeds_mps[0] if config.speed_bonus_from_lowest else None,
+                                   config.shield_veto)
                  for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)

@@ -17,7 +17,16 @@ Rules, in order:
    cannot match it) and will be reached within ``escape_ttc_s`` -> change to a free neighbour lane (rule 2
    passes, nothing closing in ahead there: a short gap that opens is accepted) when one exists, else SLOWER;
 4. keeping or raising speed with the vehicle ahead closer than ``min_gap_m`` + ``headway_s`` x ego speed, or with
-   time-to-collision below ``ttc_min_s`` -> SLOWER (or a free neighbour lane at minimum speed).
+   time-to-collision below ``ttc_min_s`` -> SLOWER (or a free neighbour lane at minimum speed). With
+   ``braking_margin_m`` set, rule 4 is a *braking check* instead: the ego runs the judged action for one decision
+   period and then SLOWER every period (highway-env's speed controller, see :func:`braking_gaps_m`) behind a
+   lead that holds its speed; unsafe when the bumper gap would fall below ``braking_margin_m`` within
+   ``braking_horizon_s``.
+
+Two vetoes, by the quality of the observation (``SafetyVeto.for_target_speeds(..., exact_observations=)``):
+the fixed headway and time-to-collision are margins against perception errors (range, relative speed) and
+stay the default, used on video and on noisy observations; the braking check brakes later and is for exact
+observations (the simulator's state). On noisy observations it crashes more (MODEL_CARD.md).
 
 Gaps are bumper to bumper (centre distance minus one 5 m vehicle length).
 
@@ -39,6 +48,29 @@ from perception.planning.observation import LANE_WIDTH_M, VEHICLE_LENGTH_M, Kine
 from perception.planning.policy import ACTIONS
 
 LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(5)
+EXACT_BRAKING_MARGIN_M = 4.0  # the braking check's gap on exact observations (chosen on development seeds)
+TAU_SPEED_S = 0.6  # highway-env's speed controller: acceleration = (target speed - speed) / TAU_SPEED_S
+
+
+def braking_gaps_m(gap_m: float, ego_speed_mps: float, lead_speed_mps: float, first_target_mps: float,
+                   speeds_mps: tuple[float, float, float], horizon_s: float = 5.0, period_s: float = 1.0,
+                   dt_s: float = 0.1) -> np.ndarray:
+    """Bumper gaps (m), float[horizon_s / dt_s + 1] at t = 0, dt_s, ..., horizon_s, when the ego drives toward
+    ``first_target_mps`` for one decision period ``period_s`` and then chooses SLOWER every period (one speed
+    step below the speed nearest its own, as highway-env's ``MDPVehicle`` does), behind a lead holding
+    ``lead_speed_mps``. Speeds follow highway-env's first-order controller (time constant ``TAU_SPEED_S``),
+    integrated every ``dt_s``. ``speeds_mps`` = (lowest, step, highest) target speed."""
+    lo, step, hi = speeds_mps
+    speed, target = ego_speed_mps, first_target_mps
+    steps_per_period = max(int(round(period_s / dt_s)), 1)
+    gaps = [gap_m]
+    for i in range(int(round(horizon_s / dt_s))):
+        if i and i % steps_per_period == 0:
+            target = float(np.clip(lo + round((speed - lo) / step) * step - step, lo, hi))
+        new_speed = speed + (target - speed) / TAU_SPEED_S * dt_s
+        gaps.append(gaps[-1] + (lead_speed_mps - 0.5 * (speed + new_speed)) * dt_s)
+        speed = new_speed
+    return np.asarray(gaps)
 
 
 @dataclass(frozen=True)
@@ -71,12 +103,25 @@ class SafetyVeto:
     lanes_count: int = 3         # lanes of the road
     hold_match_m: tuple[float, float] = (5.0, 2.0)  # (longitudinal, lateral) distance within which a vehicle
     #   seen now counts as the predicted position of one seen in the previous observation (m)
+    braking_margin_m: float | None = None  # rule 4 as the braking check, keeping this bumper gap (m); None: the
+    #   fixed headway and time-to-collision
+    braking_horizon_s: float = 5.0  # how far the braking check looks ahead (s)
+    max_speed_mps: float = 30.0  # highest target speed of FASTER (m/s), for the braking check
+
+    @property
+    def kind(self) -> str:
+        """'headway' (rule 4 with the fixed headway) or 'braking' (the braking check)."""
+        return "headway" if self.braking_margin_m is None else "braking"
 
     @classmethod
-    def for_target_speeds(cls, target_speeds_mps: tuple[float, ...], **thresholds: float) -> SafetyVeto:
+    def for_target_speeds(cls, target_speeds_mps: tuple[float, ...], *, exact_observations: bool = False,
+                          **thresholds: float) -> SafetyVeto:
         """The veto for an ego whose FASTER / SLOWER step through ``target_speeds_mps`` (evenly spaced): its
-        lowest speed and speed step come from them."""
-        return cls(min_speed_mps=float(target_speeds_mps[0]),
+        lowest and highest speed and speed step come from them. ``exact_observations`` (the simulator's true
+        state, no perception errors): rule 4 is the braking check with ``EXACT_BRAKING_MARGIN_M``."""
+        if exact_observations:
+            thresholds = {"braking_margin_m": EXACT_BRAKING_MARGIN_M, **thresholds}
+        return cls(min_speed_mps=float(target_speeds_mps[0]), max_speed_mps=float(target_speeds_mps[-1]),
                    speed_step_mps=float(target_speeds_mps[1] - target_speeds_mps[0]), **thresholds)
 
     def check(self, obs: np.ndarray, action: int, contract: KinematicsObservation | None = None,
@@ -163,6 +208,16 @@ class SafetyVeto:
         if v is None:
             return ""
         gap = v.x_m - VEHICLE_LENGTH_M
+        if self.braking_margin_m is not None:  # the braking check; judges opening gaps by itself
+            speeds = (self.min_speed_mps, self.speed_step_mps, self.max_speed_mps)
+            nearest = self.min_speed_mps + round((ego.vx_mps - self.min_speed_mps) / self.speed_step_mps) \
+                * self.speed_step_mps
+            first = float(np.clip(nearest + boost_mps, self.min_speed_mps, self.max_speed_mps))
+            smallest = float(braking_gaps_m(gap, ego.vx_mps, ego.vx_mps + v.vx_mps, first, speeds,
+                                            self.braking_horizon_s).min())
+            if smallest < self.braking_margin_m:
+                return f"braking check: the gap to the vehicle {gap:.0f} m ahead would fall to {smallest:.0f} m"
+            return ""
         need = self.min_gap_m + self.headway_s * max(ego.vx_mps + boost_mps, 0.0)
         closing = -v.vx_mps + boost_mps
         if closing > 0 and gap / closing < self.ttc_min_s:
