@@ -416,6 +416,8 @@ def test_evaluation_uses_the_braking_check_only_on_exact_observations():
     assert make_agent("policy+veto").veto.kind == "braking"
     assert make_agent("policy+veto", noisy_observations=True).veto.kind == "headway"
     assert make_agent("policy").veto is None
+    assert make_agent("policy+veto", veto="headway").veto.kind == "headway"  # older results' veto
+    assert make_agent("policy+veto", noisy_observations=True, veto="braking").veto.kind == "braking"
 
 
 @pytest.mark.parametrize("text, needle", [("shield: true\nshield_veto: brake\n", "shield_veto"),
@@ -426,3 +428,16 @@ def test_planner_config_rejects_a_bad_shield_veto(tmp_path, text, needle):
     cfg.write_text(text)
     proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_policy_does_not_brake_on_an_empty_road():
+    """No vehicle in view (never seen in training, common on video): the default policy must not slow down."""
+    from perception.planning.policy import DEFAULT_POLICY
+
+    if DEFAULT_POLICY is None:
+        pytest.skip("no policy shipped")
+    policy = load_policy()
+    for lane in range(3):
+        for speed in (15.0, 20.0, 25.0, 30.0):
+            action = ACTIONS[policy.act(_obs(ego_speed=speed, lane=lane))]
+            assert action != "SLOWER", (lane, speed)

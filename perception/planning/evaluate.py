@@ -2,11 +2,12 @@
 
     python -m perception.planning.evaluate [--episodes 50] [--policy FILE] [--env highway-fast-v0]
                                            [--output runs/planner_eval] [--workers 2] [--no-noise]
+                                           [--veto auto|headway|braking]
 
 Every agent drives the same episode seeds (100000, 100001, ...; development and the veto's tuning used
 seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network, greedy),
 ``policy+veto`` (with the rule-based safety veto: its braking check on the simulator's exact observations, the
-fixed-headway veto on noisy ones, see ``perception.planning.veto``), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
+fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
 ``random`` (uniform actions). Unless ``--no-noise``, ``policy`` and ``policy+veto`` run again on observations
 perturbed by the perception noise model (``perception.planning.noise``); ``idm`` reads the simulator's
 true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
@@ -99,13 +100,21 @@ class RandomAgent(Agent):
         return int(self.rng.integers(5)), False
 
 
-def make_agent(name: str, policy_path: str | None = None, *, noisy_observations: bool = False) -> Agent:
-    """The agent ``name``; ``noisy_observations``: it will see the perception noise model's observations (the
-    veto then keeps the fixed headway)."""
+VETOES = ("auto", "headway", "braking")
+
+
+def make_agent(name: str, policy_path: str | None = None, *, noisy_observations: bool = False,
+               veto: str = "auto") -> Agent:
+    """The agent ``name``; ``noisy_observations``: it will see the perception noise model's observations.
+    ``veto`` (for ``policy+veto``): ``auto`` = the braking check on exact observations, the fixed headway on
+    noisy ones; ``headway`` or ``braking`` = that one always."""
+    if veto not in VETOES:
+        raise UserInputError(f"--veto {veto!r}: choose from {', '.join(VETOES)}")
     if name == "policy":
         return PolicyAgent(policy_path, veto=False)
     if name == "policy+veto":
-        return PolicyAgent(policy_path, veto=True, exact_observations=not noisy_observations)
+        exact = not noisy_observations if veto == "auto" else veto == "braking"
+        return PolicyAgent(policy_path, veto=True, exact_observations=exact)
     if name == "idm":
         return IdmAgent()
     if name == "random":
@@ -150,9 +159,9 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
             "veto": agent.veto.kind if getattr(agent, "veto", None) is not None else None}
 
 
-def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...]]) -> tuple[str, bool, dict]:
-    name, policy_path, env_id, episodes, seed, noise, speeds = job
-    return name, noise, evaluate_agent(make_agent(name, policy_path, noisy_observations=noise), env_id, episodes, seed=seed, noise=noise,
+def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...], str]) -> tuple[str, bool, dict]:
+    name, policy_path, env_id, episodes, seed, noise, speeds, veto = job
+    return name, noise, evaluate_agent(make_agent(name, policy_path, noisy_observations=noise, veto=veto), env_id, episodes, seed=seed, noise=noise,
                                        target_speeds_mps=speeds)
 
 
@@ -164,6 +173,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--agents", default=",".join(AGENTS), help=f"comma-separated subset of {','.join(AGENTS)}")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed")
     p.add_argument("--no-noise", action="store_true", help="skip the runs with perception noise")
+    p.add_argument("--veto", default="auto", choices=VETOES,
+                   help="policy+veto's veto: auto (braking check on exact observations, fixed headway on noisy "
+                        "ones), headway or braking")
     p.add_argument("--workers", type=int, default=2, help="processes (one agent per process)")
     p.add_argument("--output", default="runs/planner_eval")
     return p
@@ -186,9 +198,9 @@ def main(args: argparse.Namespace) -> int:
 
         policy = load_policy(args.policy)  # fail early, with the one-line reason
         speeds = policy.target_speeds_mps  # every agent drives the action set the policy was trained with
-    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds) for a in agents]
+    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds, args.veto) for a in agents]
     if not args.no_noise:
-        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True, speeds)
+        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True, speeds, args.veto)
                  for a in agents if a.startswith("policy")]
     results: dict[str, dict] = {}
     if args.workers > 1 and len(jobs) > 1:
@@ -202,7 +214,7 @@ def main(args: argparse.Namespace) -> int:
     for name, noise, metrics in done:
         results[name + (" (noisy obs)" if noise else "")] = metrics
     report = {"env": args.env, "episodes": args.episodes, "first_seed": args.seed,
-              "ego_target_speeds_mps": list(speeds),
+              "ego_target_speeds_mps": list(speeds), "veto_choice": args.veto,
               "policy": None if not any(a.startswith("policy") for a in agents) else
               {"path": policy.path, "sha256": policy.sha256}, "agents": results}
     out = Path(args.output)

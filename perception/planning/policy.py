@@ -60,8 +60,13 @@ PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
         file_name="dqn_highway_fast_speeds15-ea3e877d.pt",
         sha256="ea3e877df048ffedc8cdae2c281fd59415e1a90cd13ee85f881a5bed1792edd9",
     ),
+    "dqn_highway_fast_braking": PolicyRecord(  # 15-30 m/s, trained behind the veto's braking check
+        name="dqn_highway_fast_braking",
+        file_name="dqn_highway_fast_braking-958ee2d9.pt",
+        sha256="958ee2d911c92330565d211d0f83bb10c569a6b706fa3dd60eb7533c39f2c67e",
+    ),
 }
-DEFAULT_POLICY: str | None = "dqn_highway_fast_speeds15"
+DEFAULT_POLICY: str | None = "dqn_highway_fast_braking"
 
 
 def build_q_network(net_arch: tuple[int, ...], n_inputs: int, n_actions: int) -> Any:
