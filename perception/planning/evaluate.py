@@ -7,10 +7,10 @@
 Every agent drives the same episode seeds (100000, 100001, ...; development and the veto's tuning used
 seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network, greedy),
 ``policy+veto`` (with the rule-based safety veto: its braking check on the simulator's exact observations, the
-fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the simulator's IDM/MOBIL models drive the ego),
-``random`` (uniform actions). Unless ``--no-noise``, ``policy`` and ``policy+veto`` run again on observations
-perturbed by the perception noise model (``perception.planning.noise``); ``idm`` reads the simulator's
-true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
+fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the
+simulator's IDM/MOBIL models drive the ego), ``random`` (uniform actions). Unless ``--no-noise``, ``policy``
+and ``policy+veto`` run again on observations perturbed by the perception noise model
+(``perception.planning.noise``); ``idm`` reads the simulator's true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``,
 ``veto_rate`` (share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null
@@ -41,6 +41,7 @@ class Agent:
     """Chooses an action per step. ``reset(env)`` is called after every env reset."""
 
     name = "agent"
+    veto: Any = None  # a SafetyVeto when one may override the agent
     target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS  # the action set it drives by default
 
     def reset(self, env: Any) -> None:
@@ -156,13 +157,13 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
             "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "lane_changes_per_episode": float(np.mean(lane_changes)), "mean_episode_steps": steps / episodes,
             "veto_rate": vetoes / steps if steps else 0.0,
-            "veto": agent.veto.kind if getattr(agent, "veto", None) is not None else None}
+            "veto": agent.veto.kind if agent.veto is not None else None}
 
 
 def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...], str]) -> tuple[str, bool, dict]:
     name, policy_path, env_id, episodes, seed, noise, speeds, veto = job
-    return name, noise, evaluate_agent(make_agent(name, policy_path, noisy_observations=noise, veto=veto), env_id, episodes, seed=seed, noise=noise,
-                                       target_speeds_mps=speeds)
+    agent = make_agent(name, policy_path, noisy_observations=noise, veto=veto)
+    return name, noise, evaluate_agent(agent, env_id, episodes, seed=seed, noise=noise, target_speeds_mps=speeds)
 
 
 def get_args_parser() -> argparse.ArgumentParser:

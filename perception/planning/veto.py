@@ -52,6 +52,13 @@ EXACT_BRAKING_MARGIN_M = 4.0  # the braking check's gap on exact observations (c
 TAU_SPEED_S = 0.6  # highway-env's speed controller: acceleration = (target speed - speed) / TAU_SPEED_S
 
 
+def nearest_target_speed_mps(speed_mps: float, speeds_mps: tuple[float, float, float]) -> float:
+    """The target speed nearest ``speed_mps`` (highway-env's ``MDPVehicle.speed_to_index``); ``speeds_mps`` =
+    (lowest, step, highest)."""
+    lo, step, hi = speeds_mps
+    return float(np.clip(lo + round((speed_mps - lo) / step) * step, lo, hi))
+
+
 def braking_gaps_m(gap_m: float, ego_speed_mps: float, lead_speed_mps: float, first_target_mps: float,
                    speeds_mps: tuple[float, float, float], horizon_s: float = 5.0, period_s: float = 1.0,
                    dt_s: float = 0.1) -> np.ndarray:
@@ -60,13 +67,13 @@ def braking_gaps_m(gap_m: float, ego_speed_mps: float, lead_speed_mps: float, fi
     step below the speed nearest its own, as highway-env's ``MDPVehicle`` does), behind a lead holding
     ``lead_speed_mps``. Speeds follow highway-env's first-order controller (time constant ``TAU_SPEED_S``),
     integrated every ``dt_s``. ``speeds_mps`` = (lowest, step, highest) target speed."""
-    lo, step, hi = speeds_mps
+    lo, step = speeds_mps[0], speeds_mps[1]
     speed, target = ego_speed_mps, first_target_mps
     steps_per_period = max(int(round(period_s / dt_s)), 1)
     gaps = [gap_m]
     for i in range(int(round(horizon_s / dt_s))):
         if i and i % steps_per_period == 0:
-            target = float(np.clip(lo + round((speed - lo) / step) * step - step, lo, hi))
+            target = max(nearest_target_speed_mps(speed, speeds_mps) - step, lo)
         new_speed = speed + (target - speed) / TAU_SPEED_S * dt_s
         gaps.append(gaps[-1] + (lead_speed_mps - 0.5 * (speed + new_speed)) * dt_s)
         speed = new_speed
@@ -210,9 +217,7 @@ class SafetyVeto:
         gap = v.x_m - VEHICLE_LENGTH_M
         if self.braking_margin_m is not None:  # the braking check; judges opening gaps by itself
             speeds = (self.min_speed_mps, self.speed_step_mps, self.max_speed_mps)
-            nearest = self.min_speed_mps + round((ego.vx_mps - self.min_speed_mps) / self.speed_step_mps) \
-                * self.speed_step_mps
-            first = float(np.clip(nearest + boost_mps, self.min_speed_mps, self.max_speed_mps))
+            first = min(nearest_target_speed_mps(ego.vx_mps, speeds) + boost_mps, self.max_speed_mps)
             smallest = float(braking_gaps_m(gap, ego.vx_mps, ego.vx_mps + v.vx_mps, first, speeds,
                                             self.braking_horizon_s).min())
             if smallest < self.braking_margin_m:
