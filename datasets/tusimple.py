@@ -158,6 +158,11 @@ class TuSimpleInstanceMaskDataset:
         root: folder with ``image/`` and ``gt_instance_image/``.
         min_rows: instances spanning fewer rows are dropped (specks).
         row_step: keep one point every ``row_step`` rows (1 = every row).
+
+    ``meta["h_samples"]`` is TuSimple's 56-row grid (rows 160, 170, ..., 710 of a 720-row frame) scaled to the
+    mask's height, so the benchmark's accounting (:mod:`perception.metrics.lanes`) can score these frames too.
+    The masks do not say which grid their labels used (TuSimple's 0313 labels start at row 240, its 0531 and
+    0601 labels at 160), so on these frames that accounting is an approximation.
     """
 
     def __init__(self, root: str | Path, *, min_rows: int = 10, row_step: int = 1):
@@ -185,7 +190,12 @@ class TuSimpleInstanceMaskDataset:
         lanes, values = lanes_from_instance_mask(inst, min_rows=self.min_rows, row_step=self.row_step)
         return Sample(image_bgr=img, lanes=lanes, lane_sides=assign_lane_sides(lanes, w, h), source=str(img_path),
                       meta={"dataset": "tusimple_lanenet", "frame_id": mask_path.stem, "mask_file": str(mask_path),
-                            "instance_values": values}).validate()
+                            "instance_values": values, "h_samples": tusimple_rows(h)}).validate()
+
+
+def tusimple_rows(height_px: int) -> np.ndarray:
+    """TuSimple's 56-row label grid (rows 160..710 every 10 of a 720-row frame), float32, scaled to ``height_px``."""
+    return (np.arange(160, 711, 10, dtype=np.float64) * height_px / 720.0).astype(np.float32)
 
 
 def open_tusimple(path: str | Path, split: str) -> TuSimpleDataset:
@@ -206,5 +216,5 @@ def open_tusimple(path: str | Path, split: str) -> TuSimpleDataset:
     return TuSimpleDataset(files)
 
 
-__all__ = ["TuSimpleDataset", "TuSimpleInstanceMaskDataset", "TuSimpleRecord", "open_tusimple",
+__all__ = ["TuSimpleDataset", "TuSimpleInstanceMaskDataset", "TuSimpleRecord", "open_tusimple", "tusimple_rows",
            "parse_tusimple_json_lines", "parse_tusimple_line"]

@@ -71,7 +71,8 @@ def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tup
         if want_lane:
             pred = decode_lanes(out["lane_logits"][0][0], 4, params.valid_region_net(),
                                 lambda p: pre.src_from_net(p, params), sample.width)
-            lanes.add([lane.points_xy for lane in pred], list(sample.lanes), sample.width)
+            lanes.add([lane.points_xy for lane in pred], list(sample.lanes), sample.width,
+                      sample.meta.get("h_samples"))  # None: labelled points only (perception.metrics.lanes)
             n_lane += 1
     results: dict[str, Any] = {}
     if n_lane:

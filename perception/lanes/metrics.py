@@ -74,16 +74,27 @@ def video_stats(records: list[FrameRecord]) -> dict[str, Any]:
 
 
 def tusimple_accuracy(samples: Iterable[Any], detect: Callable[[np.ndarray], list[LaneLine]]) -> dict[str, Any]:
-    """LaneEvaluator summary of ``detect`` (BGR image -> labelled LaneLines) on samples with ``lanes``."""
+    """LaneEvaluator summary of ``detect`` (BGR image -> labelled LaneLines) on samples with ``lanes``.
+
+    Samples whose ``meta`` has ``h_samples`` (the label's row grid) are scored with the benchmark's accounting
+    (:mod:`perception.metrics.lanes`); ``labelled_points`` holds the same run scored on the labelled points
+    only (this project's numbers before 2026-12-02), for comparison.
+    """
     from perception.metrics.lanes import LaneEvaluator
 
-    evaluator = LaneEvaluator()
-    per_image = []
+    evaluator, on_points = LaneEvaluator(), LaneEvaluator()
+    per_image, grids = [], 0
     for sample in samples:
-        lanes = detect(sample.image_bgr)
-        evaluator.add([lane.points_xy for lane in lanes], list(sample.lanes), sample.width)
+        preds = [lane.points_xy for lane in detect(sample.image_bgr)]
+        h_samples = sample.meta.get("h_samples")
+        grids += h_samples is not None
+        evaluator.add(preds, list(sample.lanes), sample.width, h_samples)
+        on_points.add(preds, list(sample.lanes), sample.width)
         per_image.append(round(float(evaluator.acc[-1]), 4))
-    return {**evaluator.summary(), "per_image_accuracy": per_image}
+    points = on_points.summary()
+    return {**evaluator.summary(), "accounting": "h_samples" if grids == len(per_image) else
+            ("labelled_points" if grids == 0 else "mixed"), "per_image_accuracy": per_image,
+            "labelled_points": {k: points[k] for k in ("tusimple_accuracy", "tusimple_fp", "tusimple_fn")}}
 
 
 def synthetic_errors(records: list[FrameRecord], truth: list[dict[str, Any]], *, warmup_frames: int = 10,

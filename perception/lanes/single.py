@@ -46,6 +46,8 @@ __all__ = ["detect_image_lanes", "FAR_EXTENSION", "FAINT_NOISE_K"]
 
 FAR_EXTENSION = 3.0  # polylines reach this multiple of the farthest marking seen (flat-road extrapolation;
 #   labelled lines run up to the horizon: on the LaneNet frames 1.5 -> 3.0 raised TuSimple accuracy by ~0.02)
+LABEL_TOP_FRAC = 0.05  # ... but end no higher than this share of the way from the horizon down to the bottom row
+#   (module docstring, "Where lines end"); 0 = no such limit
 FAINT_NOISE_K = 2.0  # the second look's adaptive thresholds (module docstring); 0 turns the second look off
 EXPECTED_LINES = 4  # lines a still should show: ego_left, ego_right, left_left, right_right
 
@@ -122,11 +124,26 @@ def _labelled(projector: BevProjector, lines: list) -> list[LaneLine]:
     labels = assign_sides([float(ln.coef[0]) for ln in lines])
     x_bottom = projector.x_of_bottom_row()
     x_near = 0.9 * x_bottom if np.isfinite(x_bottom) else projector.grid.x_range_m[0]
+    x_top = _label_top_x_m(projector)
     out = []
     for line, side in zip(lines, labels):
         if side is None:
             continue
-        pts = polyline_px(projector, line.coef, x_near, FAR_EXTENSION * line.x_far_m)
+        pts = polyline_px(projector, line.coef, x_near, min(FAR_EXTENSION * line.x_far_m, x_top))
         if len(pts) >= 2:
             out.append(LaneLine(id=len(out), side=side, points_xy=pts, confidence=line.support))
     return out
+
+
+def _label_top_x_m(projector: BevProjector) -> float:
+    """Road x (metres) of the image row ``LABEL_TOP_FRAC`` of the way from the horizon down to the bottom row, at
+    the principal column (flat road); inf when there is no such limit or no horizon in the frame's geometry."""
+    cam = projector.camera
+    if LABEL_TOP_FRAC <= 0:
+        return float("inf")
+    v_horizon = float(projector.raw_from_road(np.array([[1e6, 0.0]]))[0, 1])  # a road point 1000 km ahead
+    if not np.isfinite(v_horizon) or v_horizon >= cam.height_px - 1:
+        return float("inf")
+    v_top = max(v_horizon, 0.0) + LABEL_TOP_FRAC * (cam.height_px - 1 - max(v_horizon, 0.0))
+    x = float(projector.road_from_raw(np.array([[cam.cx, v_top]]))[0, 0])
+    return x if np.isfinite(x) and x > 0 else float("inf")

@@ -1,10 +1,20 @@
 """Lane metrics: the TuSimple benchmark's accuracy / FP / FN and CULane-style F1.
 
-TuSimple (per image, then averaged): for each ground-truth lane, sampled at rows ``y_samples``, the
-accuracy of a predicted lane is the share of the GT rows where the prediction's x is closer than
-``20 px / cos(angle of the GT lane)`` (20 px at 1280 px image width; scaled with the width here). A GT
-lane is found when some prediction reaches 0.85; unmatched predictions are false positives. With more
-than four GT lanes the worst one is dropped, as in the benchmark.
+TuSimple (per image, then averaged): a predicted lane's accuracy on a ground-truth lane is a share of rows
+where the two agree; a row agrees when the prediction's x is closer than ``20 px / cos(angle of the GT
+lane)`` (20 px at 1280 px image width; scaled with the width here). Which rows count depends on whether the
+label's row grid (``h_samples``) is given:
+
+* with ``h_samples`` (the benchmark's own accounting, as in TuSimple's ``evaluate/lane.py``): every row of
+  the grid counts, and a row where neither the GT lane nor the prediction has a point also agrees; so a
+  prediction is penalised for running on above (or below) where the lane was labelled, and a GT lane's
+  score is a share of all ``len(h_samples)`` rows;
+* without (``labelled points``, what this project reported before 2026-12-02): only the rows where the GT
+  lane has a point count, so running on past the labelled end costs nothing.
+
+A GT lane is found when some prediction reaches 0.85; unmatched predictions are false positives. With more
+than four GT lanes the worst one is dropped, and more than two predictions beyond the GT count score the image
+0 (accuracy), 0 (FP) and 1 (FN), as in the benchmark.
 
 CULane: lanes drawn as ``width_px``-wide polylines (shapely buffers), a prediction matches a GT lane when
 their IoU exceeds 0.5 under a one-to-one (Hungarian) assignment; F1 over the whole set.
@@ -37,19 +47,37 @@ def _gt_angle(xs: np.ndarray, ys: np.ndarray) -> float:
     return float(np.arctan(slope))
 
 
-def tusimple_image(pred_lanes: list[np.ndarray], gt_lanes: list[np.ndarray], image_width_px: int
-                   ) -> tuple[float, float, float]:
-    """(accuracy, fp rate, fn rate) of one image; lanes are (N, 2) points in pixels."""
+def gt_on_rows(gt_lane: np.ndarray, h_samples: np.ndarray, tolerance_px: float = 0.5) -> np.ndarray:
+    """x of a GT lane (N, 2) at each row of ``h_samples`` (R,): the x of its point on that row (within
+    ``tolerance_px``), NaN where it has none."""
+    g = np.asarray(gt_lane, np.float64)
+    rows = np.asarray(h_samples, np.float64)
+    d = np.abs(g[None, :, 1] - rows[:, None])  # (R, N) row distances
+    k = np.argmin(d, axis=1)
+    return np.where(d[np.arange(len(rows)), k] <= tolerance_px, g[k, 0], np.nan)
+
+
+def tusimple_image(pred_lanes: list[np.ndarray], gt_lanes: list[np.ndarray], image_width_px: int,
+                   h_samples: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(accuracy, fp rate, fn rate) of one image; lanes are (N, 2) points in pixels; ``h_samples`` (R,) the
+    label's row grid (module docstring: given = the benchmark's accounting, None = labelled points only)."""
     threshold = TUSIMPLE_PIXEL_THRESHOLD * image_width_px / 1280.0
+    if h_samples is not None and len(pred_lanes) > len(gt_lanes) + 2:
+        return 0.0, 0.0, 1.0
+    rows = None if h_samples is None else np.asarray(h_samples, np.float64)
     accs, matched, fn = [], 0, 0
     for gt in gt_lanes:
         g = np.asarray(gt, np.float64)
         limit = threshold / np.cos(_gt_angle(g[:, 0], g[:, 1]))
+        gx = g[:, 0] if rows is None else gt_on_rows(g, rows)
+        at = g[:, 1] if rows is None else rows
         best = 0.0
         for pred in pred_lanes:
-            px = x_at_rows(pred, g[:, 1])
-            hit = np.abs(px - g[:, 0]) < limit  # NaN (no prediction at that row) counts as a miss
-            best = max(best, float(hit.sum()) / len(g))
+            px = x_at_rows(pred, at)
+            hit = np.abs(px - gx) < limit  # NaN (no point at that row) never hits ...
+            if rows is not None:
+                hit |= np.isnan(px) & np.isnan(gx)  # ... but with the row grid, both empty agrees
+            best = max(best, float(hit.sum()) / len(gx))
         accs.append(best)
         if best < TUSIMPLE_POINT_SHARE:
             fn += 1
@@ -95,8 +123,10 @@ class LaneEvaluator:
         self.acc, self.fp, self.fn = [], [], []
         self.tp = self.n_pred = self.n_gt = 0
 
-    def add(self, pred_lanes: list[np.ndarray], gt_lanes: list[np.ndarray], image_width_px: int) -> None:
-        a, fp, fn = tusimple_image(pred_lanes, gt_lanes, image_width_px)
+    def add(self, pred_lanes: list[np.ndarray], gt_lanes: list[np.ndarray], image_width_px: int,
+            h_samples: np.ndarray | None = None) -> None:
+        """One image; ``h_samples``: the label's row grid (TuSimple accounting), None = labelled points only."""
+        a, fp, fn = tusimple_image(pred_lanes, gt_lanes, image_width_px, h_samples)
         self.acc.append(a)
         self.fp.append(fp)
         self.fn.append(fn)
