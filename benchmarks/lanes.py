@@ -3,7 +3,10 @@
     python benchmarks/lanes.py [--weights FILE] [--data DIR] [--output benchmarks/out/lanes.json] [--fade 0.3,0.15]
 
 Rows (definitions in perception/lanes/metrics.py):
-  * TuSimple accuracy / FP / FN (perception.metrics.lanes.LaneEvaluator) per still, no tracking:
+  * TuSimple accuracy / FP / FN (perception.metrics.lanes.LaneEvaluator) per still, no tracking, with the
+    benchmark's own row accounting (every row of the label's h_samples grid counts; the LaneNet frames get
+    TuSimple's 56-row grid); the JSON also holds ``labelled_points`` (only labelled rows count: the
+    project's accounting before 2026-12-02, kept for comparison):
       - tusimple_sample_512x288 (10 frames): never used to pick a threshold (its score was looked at
         during development, see README);
       - tusimple_lanenet (6 frames): the classical thresholds were TUNED on these (and on the Udacity
@@ -144,14 +147,16 @@ def _fmt(v, spec: str) -> str:
 
 
 def print_table(results: dict) -> None:
-    print("\nTuSimple (per still, no tracking)")
-    print(f"  {'data':<26}{'source':<27}{'acc':>7}{'FP':>7}{'FN':>7}{'F1':>7}  note")
+    print("\nTuSimple (per still, no tracking; acc/FP/FN with the benchmark's row accounting, 'pts acc' on the"
+          " labelled points only)")
+    print(f"  {'data':<26}{'source':<27}{'acc':>7}{'FP':>7}{'FN':>7}{'F1':>7}{'pts acc':>8}  note")
     for r in results["tusimple"]:
         if "skipped" in r:
             print(f"  {r['data']:<26}skipped: {r['skipped']}")
             continue
         print(f"  {r['data']:<26}{r['source']:<27}{r['tusimple_accuracy']:>7.3f}{r['tusimple_fp']:>7.3f}"
-              f"{r['tusimple_fn']:>7.3f}{r['culane_f1']:>7.3f}  {r['note']}")
+              f"{r['tusimple_fn']:>7.3f}{r['culane_f1']:>7.3f}{r['labelled_points']['tusimple_accuracy']:>8.3f}"
+              f"  {r['note']}")
     print("\nReal clip, default mounting (no labels)")
     print(f"  {'source':<16}{'both ego':>9}{'jitter m':>10}{'id flips':>9}{'changes':>8}{'width m':>8}{'ms/frame':>9}")
     for r in results["video"]:

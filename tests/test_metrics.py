@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA, need
+
 from perception.metrics.detection import DetectionEvaluator
 from perception.metrics.lanes import LaneEvaluator, culane_matches, tusimple_image
 from perception.metrics.segmentation import ConfusionMatrix
@@ -81,6 +83,76 @@ def test_tusimple_threshold_scales_with_image_width():
     pred = [_vertical(212)]  # 12 px off: inside 20*512/1280 = 8 px? no -> miss at 512 wide
     assert tusimple_image(pred, gt, 1280)[0] == 1.0
     assert tusimple_image(pred, gt, 512)[0] == 0.0
+
+
+def test_tusimple_row_grid_counts_rows_past_the_label_and_empty_rows():
+    """With the label's row grid (h_samples), as TuSimple's own evaluation does: a row where neither line has a
+    point agrees, a predicted point on a row the label leaves empty is a miss, and the share is over all rows."""
+    grid = np.arange(0.0, 701.0, 10.0)  # 71 rows
+    gt = [_vertical(400, y0=100)]  # labelled on rows 100..700: 61 rows
+    exact, longer = _vertical(400, y0=100), _vertical(400, y0=0)  # the second runs on 10 rows past the label
+    assert tusimple_image([exact], gt, 1280, grid)[0] == 1.0
+    assert tusimple_image([longer], gt, 1280, grid)[0] == pytest.approx(61 / 71)
+    shorter = _vertical(400, y0=400)  # rows 400..700: 31 hits, 30 labelled rows missed, 10 empty rows agree
+    assert tusimple_image([shorter], gt, 1280, grid)[0] == pytest.approx(41 / 71)
+    # the labelled-points accounting (no grid) sees neither the extra rows nor the empty ones
+    assert tusimple_image([longer], gt, 1280)[0] == 1.0
+    assert tusimple_image([shorter], gt, 1280)[0] == pytest.approx(31 / 61)
+    # more than two predictions beyond the GT count: the image scores 0 accuracy, 0 FP, 1 FN
+    assert tusimple_image([exact] + [_vertical(x) for x in (100, 700, 900)], gt, 1280, grid) == (0.0, 0.0, 1.0)
+
+
+def _benchmark_rule(pred_rows: list[list[float]], gt_rows: list[list[float]], grid: np.ndarray, width: int) -> float:
+    """TuSimple's per-image accuracy written out on its own format (x per grid row, -2 = none), independently of
+    perception.metrics.lanes: per GT lane the best prediction's share of grid rows that agree."""
+    accs = []
+    for g in gt_rows:
+        g = np.asarray(g, np.float64)
+        ok = g >= 0
+        slope = np.polyfit(grid[ok], g[ok], 1)[0]
+        limit = 20.0 * width / 1280.0 / math.cos(math.atan(slope))
+        best = 0.0
+        for p in pred_rows:
+            p = np.asarray(p, np.float64)
+            agree = [(pi < 0 and gi < 0) or (pi >= 0 and gi >= 0 and abs(pi - gi) < limit) for pi, gi in zip(p, g)]
+            best = max(best, sum(agree) / len(g))
+        accs.append(best)
+    if len(accs) > 4:
+        accs.remove(min(accs))
+    return sum(accs) / max(min(4, len(gt_rows)), 1)
+
+
+def test_tusimple_row_grid_matches_the_benchmark_rule_on_real_labels():
+    """Predictions made from the real sample labels (shifted, cut short, run on past the label, dropped) score
+    the same through our polyline path as through the rule written out on TuSimple's own format."""
+    from datasets import open_dataset
+
+    reader = open_dataset("tusimple", need(SHARED_DATA / "tusimple_sample_512x288"), "train")
+    rng = np.random.default_rng(0)
+    for i in range(len(reader)):
+        sample = reader[i]
+        grid = np.asarray(sample.meta["h_samples"], np.float64)
+        preds, pred_rows, gt_rows = [], [], []
+        for k, lane in enumerate(sample.lanes):
+            lane = np.asarray(lane, np.float64)
+            on = np.isin(grid, lane[:, 1])
+            gx = np.full(len(grid), -2.0)
+            gx[on] = lane[np.searchsorted(-lane[:, 1], -grid[on]), 0]  # lanes are bottom to top
+            gt_rows.append(gx.tolist())
+            if k == 1:
+                continue  # one GT lane gets no prediction
+            shift = rng.uniform(-12.0, 12.0)  # some within the 8 px limit at 512 px width, some not
+            px = np.where(gx >= 0, gx + shift, -2.0)
+            valid = np.nonzero(px >= 0)[0]
+            if k == 2:  # cut short: the top third of its labelled rows dropped
+                px[valid[: len(valid) // 3]] = -2.0
+            if k == 3 and valid.min() > 2:  # runs on past the label's top by 3 rows
+                px[valid.min() - 3: valid.min()] = px[valid.min()]
+            pred_rows.append(px.tolist())
+            keep = px >= 0
+            preds.append(np.column_stack([px[keep], grid[keep]]))
+        ours = tusimple_image(preds, list(sample.lanes), sample.width, grid)[0]
+        assert ours == pytest.approx(_benchmark_rule(pred_rows, gt_rows, grid, sample.width)), sample.source
 
 
 def test_culane_iou_matching():
