@@ -80,21 +80,21 @@ def tusimple_accuracy(samples: Iterable[Any], detect: Callable[[np.ndarray], lis
     (:mod:`perception.metrics.lanes`); ``labelled_points`` holds the same run scored on the labelled points
     only (this project's numbers before 2026-12-02), for comparison.
     """
-    from perception.metrics.lanes import LaneEvaluator
+    from perception.metrics.lanes import LaneEvaluator, tusimple_image
 
-    evaluator, on_points = LaneEvaluator(), LaneEvaluator()
-    per_image, grids = [], 0
+    evaluator = LaneEvaluator()
+    per_image, on_points, grids = [], [], 0  # on_points: (accuracy, fp, fn) per image, labelled points only
     for sample in samples:
         preds = [lane.points_xy for lane in detect(sample.image_bgr)]
         h_samples = sample.meta.get("h_samples")
         grids += h_samples is not None
         evaluator.add(preds, list(sample.lanes), sample.width, h_samples)
-        on_points.add(preds, list(sample.lanes), sample.width)
+        on_points.append(tusimple_image(preds, list(sample.lanes), sample.width))
         per_image.append(round(float(evaluator.acc[-1]), 4))
-    points = on_points.summary()
+    points = np.mean(on_points, axis=0) if on_points else np.zeros(3)
     return {**evaluator.summary(), "accounting": "h_samples" if grids == len(per_image) else
             ("labelled_points" if grids == 0 else "mixed"), "per_image_accuracy": per_image,
-            "labelled_points": {k: points[k] for k in ("tusimple_accuracy", "tusimple_fp", "tusimple_fn")}}
+            "labelled_points": dict(zip(("tusimple_accuracy", "tusimple_fp", "tusimple_fn"), map(float, points)))}
 
 
 def synthetic_errors(records: list[FrameRecord], truth: list[dict[str, Any]], *, warmup_frames: int = 10,

@@ -156,6 +156,7 @@ def _label_top_x_m(projector: BevProjector) -> float:
     v_horizon = float(projector.raw_from_road(np.array([[1e6, 0.0]]))[0, 1])  # a road point 1000 km ahead
     if not np.isfinite(v_horizon) or v_horizon >= cam.height_px - 1:
         return float("inf")
-    v_top = max(v_horizon, 0.0) + LABEL_TOP_FRAC * (cam.height_px - 1 - max(v_horizon, 0.0))
+    v_horizon = max(v_horizon, 0.0)  # a horizon above the frame: measure from the top row
+    v_top = v_horizon + LABEL_TOP_FRAC * (cam.height_px - 1 - v_horizon)
     x = float(projector.road_from_raw(np.array([[cam.cx, v_top]]))[0, 0])
     return x if np.isfinite(x) and x > 0 else float("inf")

@@ -10,13 +10,14 @@ seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network,
 fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the
 simulator's IDM/MOBIL models drive the ego), ``random`` (uniform actions). Unless ``--no-noise``, ``policy``
 and ``policy+veto`` run again on observations perturbed by the perception noise model
-(``perception.planning.noise``); ``idm`` reads the simulator's true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
+(``perception.planning.noise``); ``idm`` reads the simulator's true state and is not affected by it. Prints a
+table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
-``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``,
-``veto_rate`` (share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null
-without). Every agent drives the action set the policy was
-trained with (its ``target_speeds_mps``, in the JSON as ``ego_target_speeds_mps``; highway-env's default 20, 25,
-30 m/s for policies trained before that setting); the traffic and the reward are highway-env's.
+``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``, ``veto_rate``
+(share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null without). Every
+agent drives the action set the policy was trained with (its ``target_speeds_mps``, in the JSON as
+``ego_target_speeds_mps``; highway-env's default 20, 25, 30 m/s for policies trained before that setting); the
+traffic and the reward are highway-env's.
 """
 
 from __future__ import annotations
