@@ -57,3 +57,21 @@ def test_a_file_that_is_not_tusimple_labels_is_one_line_and_exit_2(tmp_path, cap
     assert cli(["--labels", str(bad), "--output", str(tmp_path / "p.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "missing key 'lanes'" in err and err.count("\n") == 1
+
+
+def test_an_undecodable_image_mid_run_is_one_line_and_keeps_the_frames_before(tmp_path, capsys):
+    import shutil
+
+    src = need(SAMPLE)
+    first = json.loads((src / "label_data.json").read_text().splitlines()[0])
+    (tmp_path / "clips" / "good").mkdir(parents=True)
+    (tmp_path / "clips" / "bad").mkdir()
+    shutil.copy(src / first["raw_file"], tmp_path / "clips" / "good" / "20.jpg")
+    (tmp_path / "clips" / "bad" / "20.jpg").write_bytes(b"not a jpeg")
+    lines = [json.dumps({**first, "raw_file": f"clips/{name}/20.jpg"}) for name in ("good", "bad")]
+    (tmp_path / "labels.json").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "pred.json"
+    assert cli(["--labels", str(tmp_path / "labels.json"), "--output", str(out), "--single-view"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "cannot decode image" in err and err.count("\n") == 1
+    assert [json.loads(line)["raw_file"] for line in out.read_text().splitlines()] == ["clips/good/20.jpg"]
