@@ -18,7 +18,7 @@ from ._common import split_ids
 from .apollo import APOLLO_CLASS_MAP, ApolloDataset, open_apollo
 from .bdd100k import BDD100K_CLASS_MAP, BDD100K_DRIVABLE_MAP, BDD100KDataset, open_bdd100k
 from .camvid import CAMVID_CLASS_MAP, CamVidDataset
-from .cityscapes import CITYSCAPES_CLASS_MAP, CityscapesDataset
+from .cityscapes import CITYSCAPES_CLASS_MAP, CityscapesDataset, CityscapesSquashedDataset, open_cityscapes
 from .classes import DET_CLASSES, IGNORE_REGION, LANE_SIDES, SEG_CLASSES, SEG_IGNORE_INDEX
 from .coco import COCO_CLASS_MAP, CocoDataset, open_coco
 from .culane import CULaneDataset
@@ -26,6 +26,7 @@ from .errors import DatasetFormatError
 from .kitti import KITTI_CLASS_MAP, KittiDataset, open_kitti
 from .sample import Sample
 from .tusimple import TuSimpleDataset, TuSimpleInstanceMaskDataset, open_tusimple
+from .yolo import YOLO_CLASS_MAP, YoloDataset
 
 # kind -> function(path, split) returning a reader. Split names per kind are in each function's docstring.
 OPENERS: dict[str, Callable] = {
@@ -36,8 +37,9 @@ OPENERS: dict[str, Callable] = {
     "tusimple_lanenet": lambda path, split: TuSimpleInstanceMaskDataset(path),  # split unused
     "bdd100k": open_bdd100k,  # split: train / val / test
     "coco": open_coco,  # split: e.g. train2017 / val2017
-    "cityscapes": lambda path, split: CityscapesDataset(path, split),  # split: train / val / test
+    "cityscapes": open_cityscapes,  # split: train / val / test (official or squashed 256x256 layout)
     "culane": lambda path, split: CULaneDataset(path, split),  # split: train / val / test
+    "yolo": lambda path, split: YoloDataset(path, split),  # split: images/<split>/ sub-folder
 }
 
 
@@ -53,7 +55,8 @@ def open_dataset(kind: str, path: str | Path, split: str):
 __all__ = [
     "APOLLO_CLASS_MAP", "ApolloDataset", "BDD100K_CLASS_MAP", "BDD100K_DRIVABLE_MAP", "BDD100KDataset",
     "CAMVID_CLASS_MAP", "CamVidDataset", "CITYSCAPES_CLASS_MAP", "CityscapesDataset", "COCO_CLASS_MAP",
-    "CocoDataset", "CULaneDataset", "DET_CLASSES", "DatasetFormatError", "IGNORE_REGION", "KITTI_CLASS_MAP",
+    "CityscapesSquashedDataset", "CocoDataset", "CULaneDataset", "DET_CLASSES", "DatasetFormatError", "IGNORE_REGION", "KITTI_CLASS_MAP",
     "KittiDataset", "LANE_SIDES", "OPENERS", "SEG_CLASSES", "SEG_IGNORE_INDEX", "Sample", "TuSimpleDataset",
-    "TuSimpleInstanceMaskDataset", "open_dataset", "split_ids",
+    "TuSimpleInstanceMaskDataset", "YOLO_CLASS_MAP", "YoloDataset", "open_cityscapes", "open_dataset",
+    "split_ids",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from ._common import check_index, read_image_bgr, read_label_png
@@ -137,3 +138,60 @@ def trainids_from_labelids(label_ids: np.ndarray) -> np.ndarray:
 
 __all__ = ["CITYSCAPES_CLASS_MAP", "CITYSCAPES_LABELID_TO_TRAINID", "CITYSCAPES_TRAINID_NAMES",
            "CityscapesDataset", "trainids_from_labelids"]
+
+
+class CityscapesSquashedDataset:
+    """The 256x256 pix2pix copy of Cityscapes, with its 2:1 aspect restored (Samples 512x256, ``seg_mask`` only).
+
+    Layout::
+
+        ROOT/images/<split>/<N>.jpg             (photo squashed from 2048x1024 to 256x256)
+        ROOT/labels/<split>/<N>_trainIds.png    (19-class trainIds, 255 = ignore)
+
+    The image is stretched back to 512x256 with linear interpolation and the label with nearest neighbour, so
+    objects keep their real proportions (a squashed car would teach the detector a wrong shape). trainIds map
+    to our classes through ``CITYSCAPES_CLASS_MAP``.
+    """
+
+    RESTORED_WH = (512, 256)
+
+    def __init__(self, root: str | Path, split: str = "train", *,
+                 class_map: dict[int, str | None] = CITYSCAPES_CLASS_MAP):
+        self.root = Path(root)
+        self.split = split
+        image_dir = self.root / "images" / split
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"Cityscapes image folder not found: {image_dir}")
+        self.images = sorted(image_dir.glob("*.jpg"), key=lambda p: (len(p.stem), p.stem))
+        self._train_lut, self._known = seg_lut_from_map(class_map)
+
+    def label_path(self, image_path: Path) -> Path:
+        return self.root / "labels" / self.split / f"{image_path.stem}_trainIds.png"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Sample:
+        img_path = self.images[check_index(i, len(self))]
+        img = read_image_bgr(img_path)
+        img = cv2.resize(img, self.RESTORED_WH, interpolation=cv2.INTER_LINEAR)
+        meta = {"dataset": "cityscapes", "frame_id": img_path.stem, "aspect_restored_from": "256x256"}
+        mask = None
+        lbl_path = self.label_path(img_path)
+        if lbl_path.is_file():
+            raw = read_label_png(lbl_path)
+            if not self._known[raw].all():
+                bad = sorted(v for v in np.unique(raw).tolist() if not self._known[v])
+                raise DatasetFormatError(f"values {bad} are not Cityscapes trainIds", lbl_path)
+            raw = cv2.resize(raw, self.RESTORED_WH, interpolation=cv2.INTER_NEAREST)
+            mask = self._train_lut[raw]
+            meta["mask_file"] = str(lbl_path)
+        return Sample(image_bgr=img, seg_mask=mask, source=str(img_path), meta=meta).validate()
+
+
+def open_cityscapes(path: str | Path, split: str):
+    """Cityscapes in either layout: the official ``leftImg8bit/`` + ``gtFine/`` folders, or the squashed
+    256x256 ``images/`` + ``labels/`` copy (aspect restored). split: train / val / test."""
+    if (Path(path) / "images").is_dir() and not (Path(path) / "leftImg8bit").is_dir():
+        return CityscapesSquashedDataset(path, split)
+    return CityscapesDataset(path, split)

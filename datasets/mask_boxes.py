@@ -1,10 +1,10 @@
 """Detection boxes derived from semantic masks (extra box supervision from segmentation-only datasets).
 
-CamVid labels every car pixel but gives no boxes. A connected component of the ``car`` class is usually one
-car; when it is not (a row of parked cars fused into one blob, a car cut in two by a pole), a wrong box would
-teach the detector wrong extents. So only components that look like one object become boxes; the doubtful ones
-become ignore regions (neither rewarded nor penalised), and so do people and cyclists, whose masks fuse
-groups too often to be trusted.
+CamVid and Cityscapes label every car and person pixel but give no boxes. A connected component of the
+``car`` class is usually one car; when it is not (a row of parked cars fused into one blob, a car cut in two
+by a pole), a wrong box would teach the detector wrong extents. So only components that look like one object
+become boxes; the doubtful ones become ignore regions (neither rewarded nor penalised). People and riders
+follow the same rule with their own shape test (one upright figure); groups become ignore regions.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ class MaskBoxConfig:
     """Which mask components become boxes (sizes in pixels of the mask given)."""
 
     box_classes: tuple[tuple[str, str], ...] = (("car", "car"),)   # (segmentation class, detection class)
-    ignore_classes: tuple[str, ...] = ("pedestrian", "cyclist")    # components only marked as ignore regions
+    person_classes: tuple[tuple[str, str], ...] = (("pedestrian", "pedestrian"), ("cyclist", "cyclist"))
+    #   (segmentation class, detection class) whose single-person-shaped components become boxes; the other
+    #   components of these classes (groups, fragments) become ignore regions
+    person_min_area_px: int = 60      # smaller person components: ignore regions
+    person_h_over_w: tuple[float, float] = (1.2, 4.5)   # one upright person (or rider on a bike seen from
+    #   behind or the front); wider blobs are groups or side-on riders fused with parked bikes: ignore
+    person_min_fill: float = 0.35     # component pixels / box area: limbs make people sparser than cars
     close_px: int = 5                 # morphological closing first, to rejoin a car split by a thin pole
     min_area_px: int = 150            # smaller components: ignore regions (too small to learn a box from)
     max_aspect_w_over_h: float = 2.6  # wider components are probably several cars fused: ignore regions
@@ -59,8 +65,15 @@ def boxes_from_mask(seg_mask: np.ndarray, config: MaskBoxConfig = MaskBoxConfig(
                 labels.append(DET_CLASSES.index(det_name))
             else:
                 ignore.append(box)
-    for seg_name in config.ignore_classes:
-        ignore.extend([x, y, x + w, y + h] for x, y, w, h, _ in components(seg_name))
+    lo, hi = config.person_h_over_w
+    for seg_name, det_name in config.person_classes:
+        for x, y, w, h, area in components(seg_name):
+            box = [x, y, x + w, y + h]
+            if area >= config.person_min_area_px and lo * w <= h <= hi * w and area >= config.person_min_fill * w * h:
+                boxes.append(box)
+                labels.append(DET_CLASSES.index(det_name))
+            else:
+                ignore.append(box)
     return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64),
             np.asarray(ignore, np.float32).reshape(-1, 4))
 
