@@ -123,7 +123,7 @@ def main() -> int:
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--mcap", action="store_true", help="also write the --mcap-out MCAP file")
     p.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime",
-                   help="onnxruntime is about 4x faster on our CPU, so the soak fits in minutes")
+                   help="several times faster than torch on CPU (benchmarks/RESULTS.md): the soak fits in minutes")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads of the backend")
     p.add_argument("--warmup", type=int, default=200, help="frames before the 'after warm-up' memory sample")
     p.add_argument("--sample-every", type=int, default=250, help="memory sample interval (frames)")

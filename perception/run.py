@@ -66,7 +66,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="ego speed the planner assumes (a video carries no speed)")
     p.add_argument("--no-veto", action="store_true",
                    help="let the policy act without the rule-based safety veto (the shipped policy relies on it: "
-                        "alone it crashed in 58 %% of held-out simulator episodes)")
+                        "alone it crashes far more often; see docs/models/planner_dqn.md)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --output after the last frame in its frames.jsonl; the video "
                         "continues in annotated.partN.mp4 (and --mcap-out in FILE.partN.mcap when FILE exists)")
