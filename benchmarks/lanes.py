@@ -8,7 +8,7 @@ Rows (definitions in perception/lanes/metrics.py):
     TuSimple's 56-row grid); the JSON also holds ``labelled_points`` (only labelled rows count: the
     project's accounting before 2026-12-02, kept for comparison):
       - tusimple_sample_512x288 (10 frames): never used to pick a threshold (its score was looked at
-        during development, see README);
+        during development, see docs/history.md);
       - tusimple_lanenet (6 frames): the classical thresholds were TUNED on these (and on the Udacity
         test images), and the network was TRAINED on them: not a held-out score for either source.
   * solidWhiteRight.mp4 (221 frames, no labels), default mounting: share of frames with both ego lines,
@@ -72,7 +72,7 @@ def tusimple_rows(data: Path, network) -> list[dict]:
     from datasets import open_dataset
 
     sets = [("tusimple_sample_512x288", "tusimple", data / "tusimple_sample_512x288",
-             "not tuned on (score seen during development, see README)"),
+             "not tuned on (score seen during development, see docs/history.md)"),
             ("tusimple_lanenet", "tusimple_lanenet", data / "tusimple_lanenet_masks" / "data" / "training_data_example",
              "classical TUNED on it; network TRAINED on it")]
     rows = []

@@ -17,7 +17,7 @@ Per frame, no learning (road frame and BEV: :mod:`perception.lanes.bev`):
    2 m window; a weighted quadratic through the centroids (:func:`perception.lanes.model.fit_line`, prior at the
    model's line, nearer windows weigh more), one pass of outlier removal.
 The thresholds were tuned on the Udacity P1 test images and the 6 LaneNet TuSimple frames, at their own size
-and downscaled to 512x288; never on the tusimple_sample_512x288 frames (see README).
+and downscaled to 512x288; never on the tusimple_sample_512x288 frames (docs/history.md, "Lanes").
 """
 
 from __future__ import annotations

@@ -1,40 +1,20 @@
 """Lane lines in one still image (no tracking): for benchmarks on labelled stills and for quick looks.
 
-The camera is as in the video stage (:func:`perception.lanes.mounting.lane_camera`), with the image itself as
-the only calibration frame, so pitch and yaw come from its own vanishing point (0 when none is found).
+:func:`detect_image_lanes` (BGR image, optional camera) -> labelled :class:`LaneLine` polylines in the image's
+raw pixels, bottom to top. The camera is as in the video stage (:func:`perception.lanes.mounting.lane_camera`),
+with the image itself as the only calibration frame, so pitch and yaw come from its own vanishing point (0 when
+none is found).
 
-Second look for faint frames: a still of a road should show four lines (the ego lane's and both neighbours').
-When the classical finder labels fewer, it looks again with thresholds adapted to the frame's own noise
-(``ClassicalConfig.noise_k`` = :data:`FAINT_NOISE_K`) and keeps that answer when it labels more lines. Without
-it, low-contrast frames (worn paint, Botts' dots, haze, downscaled JPEGs) gave no lines at all. Chosen on the
-6 LaneNet frames only (never on the TuSimple sample): TuSimple accuracy at 1280x720 unchanged; at 512x288
-0.820 -> 0.858, and faded to contrast 0.5 (:func:`perception.lanes.synthetic.fade`) 0.541 -> 0.787, as
-``tests/test_lanes_faint.py`` computes them (with the refinement below on in both).
-
-Refinement: every polyline is then shifted onto the image ridges it lies near (:mod:`perception.lanes.refine`),
-because small errors of the vanishing-point camera move projected lines most near the bottom of the image
-(measured with a throwaway script: on the LaneNet frames at 512x288 faded to 0.5, 48 % of the label points in
-the image's nearest quarter of rows were more than 8 px from the line found; TuSimple allows 8 px / cos(lane
-angle) at this width). Chosen
-on the LaneNet frames: 1280x720 0.865 -> 0.887 (``tests/test_lanes_refine.py``); on the TuSimple sample, looked
-at after choosing, 0.585 -> 0.616. Polylines end exactly on the frame border where a line leaves the image
-(:func:`perception.lanes.sides.polyline_px`; before, they stopped at their last sample inside and lost the
-bottom rows' label points): LaneNet frames with the refinement 0.887 -> 0.898, TuSimple sample 0.616 -> 0.631.
-
-Views: all of the above runs on eight views of the still (four working widths, each also mirrored) and the
-views' consensus is the answer (:mod:`perception.lanes.views`). Chosen on the LaneNet frames: 1280x720
-0.898 -> 0.950, 512x288 0.846 -> 0.914; on the TuSimple sample, looked at after choosing, 0.631 -> 0.837.
-(All numbers above count the labelled points only: see :mod:`perception.metrics.lanes`.)
-
-Where lines end: a polyline runs to ``FAR_EXTENSION`` times the farthest marking found, but no higher in the
-image than ``LABEL_TOP_FRAC`` of the way from the horizon (of the still's own camera) down to the bottom row.
-TuSimple's labels stop short of the horizon, and the benchmark's own accounting counts every row a prediction
-covers past the label's end as a miss. On the 6 LaneNet frames the labelled lines end a median 0.058 of that
-way down (1280x720; one uphill frame's labels end above the flat-road horizon); chosen there with the
-benchmark's accounting, mean over the six development variants (1280x720; 512x288 as JPEG q90 and q85, and
-faded to contrast 0.5 or 0.35): no limit 0.904; swept with the limit approximated as (distance of the bottom
-row) / frac: 0.03 0.906, 0.045 0.912, 0.05 0.913, 0.06 0.913, 0.08 0.906; as shipped (the exact row), 0.05:
-0.912 (throwaway development script). On the TuSimple sample, looked at once after choosing: 0.847 -> 0.863.
+Steps: the classical finder; a *second look* when it labels fewer than four lines, with thresholds adapted to
+the frame's own noise (``ClassicalConfig.noise_k`` = :data:`FAINT_NOISE_K`), kept when it labels more lines
+(worn paint, Botts' dots, haze, downscaled JPEGs); every polyline shifted onto the image ridges it lies near
+(:mod:`perception.lanes.refine`) and ended exactly on the frame border where it leaves the image
+(:func:`perception.lanes.sides.polyline_px`); *where lines end*: up to ``FAR_EXTENSION`` times the farthest
+marking found, but no higher than ``LABEL_TOP_FRAC`` of the way from the horizon (of the still's own camera)
+down to the bottom row, because TuSimple's labels stop short of the horizon and its accounting counts rows
+past a label's end as misses; and all of this on eight views of the still with their consensus as the answer
+(:mod:`perception.lanes.views`). How each step and value was chosen, with its measurements: docs/history.md,
+"Lanes".
 """
 
 from __future__ import annotations

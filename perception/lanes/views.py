@@ -9,11 +9,8 @@ are the original's right ones). Per side, the answer is the polyline *nearest al
 the smallest sum of median row-wise distances to the other views' polylines of that side). A side is kept when
 at least ``min_agree`` views found it. The medoid is one view's own polyline, never an average of several.
 
-Chosen on the 6 LaneNet frames only (never on the TuSimple sample). TuSimple accuracy, one view -> 8 views
-(widths 512, 768, 1024, 1280, each also mirrored), measured with a throwaway development script: at
-1280x720 0.898 -> 0.950; at 512x288 (JPEG q90) 0.846 -> 0.914; those 512x288 frames at contrast 0.5
-0.714 -> 0.845 and at 0.35 0.649 -> 0.862. ``min_agree`` 2, 3 and 4 gave the same numbers there. The cost
-is eight single-view runs per still.
+The cost is eight single-view runs per still. How the views were chosen, with their measurements:
+docs/history.md, "Lanes".
 """
 
 from __future__ import annotations

@@ -1,41 +1,28 @@
-"""A rule-based safety check that can override the policy's action.
+"""A rule-based safety check that can override the policy's action, and says why.
 
-It reads the same Kinematics observation as the policy (decoded to metres, simulator axes: x ahead, y right),
-so it works identically in the simulator and on video. Lanes are indexed from the ego row's road ``y`` (lane
-centres every 4 m); a vehicle counts as *in a lane* when its road ``y``, now, predicted ``cut_in_s`` ahead from
-its lateral speed, or anywhere on the way between, is within 2 m of that lane's centre (cut-ins, and a swerving
-car crossing a lane); during its own lane change the ego occupies
-both lanes it straddles and never reverses (no escape manoeuvre mid-change).
-Rules, in order:
+It reads the same Kinematics observation as the policy (decoded to metres, simulator axes: x ahead, y right), so
+it works identically in the simulator and on video. Lanes are indexed from the ego row's road ``y`` (centres every
+4 m); a vehicle is *in a lane* when its road ``y`` now, ``cut_in_s`` ahead or anywhere between is within 2 m of
+that lane's centre; during its own lane change the ego occupies both lanes and never reverses. Gaps are bumper to
+bumper (centre distance minus one 5 m vehicle length). Rules, in order:
 
-1. a lane change off the road (left of lane 0, right of the last lane) does nothing: it is judged as IDLE;
-2. a lane change into an occupied gap (a vehicle in the target lane within ``front_gap_m`` ahead or
-   ``rear_gap_m`` behind, bumper to bumper, ``front_gap_opening_m`` ahead when that vehicle is faster than the
-   ego, or closing with time-to-collision below ``ttc_min_s``) -> keep the
-   lane (IDLE, or SLOWER if rule 4 fires);
-3. a *trap*: the vehicle ahead drives slower than the simulator's lowest target speed ``min_speed_mps`` (SLOWER
-   cannot match it) and will be reached within ``escape_ttc_s`` -> change to a free neighbour lane (rule 2
-   passes, nothing closing in ahead there: a short gap that opens is accepted) when one exists, else SLOWER;
-4. keeping or raising speed with the vehicle ahead closer than ``min_gap_m`` + ``headway_s`` x ego speed, or with
+1. a lane change off the road is judged as IDLE;
+2. a lane change into an occupied gap (a vehicle in the target lane within ``front_gap_m`` ahead, or
+   ``front_gap_opening_m`` when it is faster than the ego, or ``rear_gap_m`` behind, or closing with
+   time-to-collision below ``ttc_min_s``) -> keep the lane (IDLE, or SLOWER if rule 4 fires);
+3. a *trap* (the vehicle ahead slower than ``min_speed_mps``, reached within ``escape_ttc_s``) -> a free
+   neighbour lane (a short gap that opens is accepted) when one exists, else SLOWER;
+4. keeping or raising speed closer than ``min_gap_m`` + ``headway_s`` x ego speed to the vehicle ahead, or with
    time-to-collision below ``ttc_min_s`` -> SLOWER (or a free neighbour lane at minimum speed). With
-   ``braking_margin_m`` set, rule 4 is a *braking check* instead: the ego runs the judged action for one decision
-   period and then SLOWER every period (highway-env's speed controller, see :func:`braking_gaps_m`) behind a
-   lead that holds its speed; unsafe when the bumper gap would fall below ``braking_margin_m`` within
-   ``braking_horizon_s``.
+   ``braking_margin_m`` set, rule 4 is a *braking check* instead (:func:`braking_gaps_m`): the judged action for
+   one decision period, then SLOWER every period, behind a lead holding its speed; unsafe when the gap would fall
+   below ``braking_margin_m`` within ``braking_horizon_s``.
 
-Two vetoes, by the quality of the observation (``SafetyVeto.for_target_speeds(..., exact_observations=)``):
-the fixed headway and time-to-collision are margins against perception errors (range, relative speed) and
-stay the default, used on video and on noisy observations; the braking check brakes later and is for exact
-observations (the simulator's state). On noisy observations it crashes more (MODEL_CARD.md).
-
-Gaps are bumper to bumper (centre distance minus one 5 m vehicle length).
-
-**Missed vehicles.** Given the previous observation (``previous_obs``, one decision period ``period_s``
-earlier), every vehicle seen then is predicted forward (its velocity, and the ego's motion between the two
-observations) and, when no vehicle is now within ``hold_match_m`` of that prediction although it should still be
-in view, it is added to the vehicles the rules check, for this decision only. One missed detection then no
-longer hides a car from the veto (the simulator's evaluation with the perception noise model); on video the
-tracker's hold of lost tracks does the same job, so the pipeline does not pass ``previous_obs``.
+``SafetyVeto.for_target_speeds(..., exact_observations=)`` picks the fixed headway (margins against perception
+errors: video and noisy observations) or the braking check (exact simulator state). Given ``previous_obs`` (one
+``period_s`` earlier), vehicles seen then but now missing within ``hold_match_m`` of their prediction, although
+still in view, are held for this decision; on video the tracker's hold does that job, so the pipeline does not
+pass it. Measurements behind these choices: docs/models/planner_dqn.md and docs/history.md, "Planner".
 """
 
 from __future__ import annotations
