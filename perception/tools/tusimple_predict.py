@@ -7,7 +7,7 @@ One JSON line per frame of the label file: ``{"raw_file": ..., "lanes": [[x per 
 has no point], ...], "run_time": ms}``, the lines of :func:`perception.lanes.detect_image_lanes` (the classical
 finder on the still; ``--single-view`` without the eight-view consensus) sampled on that frame's ``h_samples``.
 ``run_time`` is the measured wall time of the detection, in milliseconds. TuSimple's script scores a frame 0 when
-it exceeds 200 ms, so report it as measured: the eight views take about 0.27 s per still on a 2-core CPU.
+it exceeds 200 ms, so report it as measured: the eight views take longer (docs/models/lanes_classical.md).
 
 The tool also prints the same predictions' score by this project's metric (:mod:`perception.metrics.lanes`,
 TuSimple's row accounting, which does not apply the run-time rule), read back from the file it wrote.
