@@ -28,8 +28,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from deploy.onnx_export import export_onnx  # noqa: E402
-from deploy.runner import OnnxRuntimeRunner, TorchRunner  # noqa: E402
+from perception.backends.onnx_export import export_onnx  # noqa: E402
+from perception.backends.onnxruntime_runner import OnnxRuntimeRunner  # noqa: E402
+from perception.backends.torch_runner import TorchRunner  # noqa: E402
 from perception.model import build_multitask_lite, default_weights, load_checkpoint  # noqa: E402
 from perception.pipeline import PipelineOutputs, run_pipeline  # noqa: E402
 from perception.postprocess import Postprocessor  # noqa: E402

@@ -104,14 +104,15 @@ class LoopedSource:
 
 
 def _runner(backend: str, model, tmp: Path, threads: int):
-    from deploy.runner import OnnxRuntimeRunner, TorchRunner
+    from perception.backends.onnxruntime_runner import OnnxRuntimeRunner
+    from perception.backends.torch_runner import TorchRunner
 
     if backend == "torch":
         import torch
 
         torch.set_num_threads(threads)
         return TorchRunner(model, "cpu")
-    from deploy.onnx_export import export_onnx
+    from perception.backends.onnx_export import export_onnx
 
     return OnnxRuntimeRunner(export_onnx(model, tmp / "model.onnx"), threads=threads)
 

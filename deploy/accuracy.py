@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 from typing import Any, Callable
 
-from deploy.messages import first_line
+from perception.errors import first_line
 
 ACCURACY_MODULE = "perception.evaluation"
 ACCURACY_FUNCTION = "evaluate_runner"

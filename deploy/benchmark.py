@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from deploy.accuracy import ACCURACY_COLUMNS, accuracy_cells, find_accuracy_fn
-from deploy.cli import OneLineArgumentParser, parse_imgsz, parse_positive_ints, run_main
-from deploy.messages import first_line
 from deploy.model_source import UNTRAINED_BANNER, SourceModel, load_source_model
 from deploy.parity import batch_of, output_errors, read_real_frames, worst
-from deploy.runner import BACKENDS, Runner, TorchRunner, make_runner
-from perception.errors import UserInputError
+from perception.backends.runner import BACKENDS, Runner, make_runner
+from perception.backends.torch_runner import TorchRunner
+from perception.cli import OneLineArgumentParser, parse_imgsz, parse_positive_ints, run_main
+from perception.errors import UserInputError, first_line
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = REPO.parent / "shared" / "data" / "udacity_lanelines_p1" / "solidWhiteRight.mp4"
@@ -117,7 +117,7 @@ def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_w
             workdir: Path) -> Prepared:
     """Export/build what ``variant`` needs and make its runner; failures become a ``failed: why`` status."""
     from deploy.export_wrapper import timed_export
-    from deploy.onnx_export import export_onnx
+    from perception.backends.onnx_export import export_onnx
 
     try:
         if variant.backend == "torch":
@@ -125,7 +125,7 @@ def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_w
                                  precision=variant.precision)
             return Prepared(variant, runner, "ok", file_size_mb(src))
         if variant.backend == "tensorrt":
-            from deploy.tensorrt import require_tensorrt
+            from perception.backends.tensorrt_runner import require_tensorrt
 
             require_tensorrt()
         if variant.backend == "onnxruntime" and variant.precision == "int8":
@@ -149,7 +149,7 @@ def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_w
 
 def build_benchmark_engine(variant: Variant, onnx_path: Path, src: SourceModel, args: argparse.Namespace,
                            size_wh: tuple[int, int]) -> Path:
-    from deploy.calibration import CalibrationBatches, CalibrationCache, list_calibration_images
+    from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
     from deploy.export_wrapper import timed_export
     from deploy.tensorrt import build_engine
 

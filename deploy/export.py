@@ -17,9 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from deploy.cli import OneLineArgumentParser, parse_imgsz, run_main
 from deploy.export_wrapper import timed_export
 from deploy.model_source import UNTRAINED_BANNER, load_source_model
+from perception.cli import OneLineArgumentParser, parse_imgsz, run_main
 from perception.errors import UserInputError
 
 SUFFIX = {"onnx": ".onnx", "engine": ".engine"}
@@ -73,18 +73,18 @@ def check_flags(args: argparse.Namespace) -> None:
         raise UserInputError("--calib-images is only used with --int8")
     if args.batch < 1 or args.max_batch < 1 or args.calib_batch < 1 or args.calib_max_images < 1:
         raise UserInputError("--batch, --max-batch, --calib-batch and --calib-max-images must be >= 1")
-    from deploy.onnx_export import MIN_OPSET
+    from perception.backends.onnx_export import MIN_OPSET
 
     if args.opset < MIN_OPSET:
         raise UserInputError(f"--opset must be >= {MIN_OPSET}, got {args.opset}")
     if args.output and Path(args.output).suffix.lower() not in ("", SUFFIX[args.format]):
         raise UserInputError(f"--output {args.output} does not end in {SUFFIX[args.format]} (--format {args.format})")
     if args.simplify:
-        from deploy.onnx_export import _onnxsim
+        from perception.backends.onnx_export import _onnxsim
 
         _onnxsim()
     if args.format == "engine":
-        from deploy.tensorrt import require_tensorrt
+        from perception.backends.tensorrt_runner import require_tensorrt
 
         require_tensorrt()
 
@@ -95,7 +95,7 @@ def default_output(stem: str, size_wh: tuple[int, int], precision: str, fmt: str
 
 
 def main(args: argparse.Namespace) -> int:
-    from deploy.onnx_export import export_onnx
+    from perception.backends.onnx_export import export_onnx
 
     check_flags(args)
     src = load_source_model(args.weights, allow_untrained=args.allow_untrained, weights_sha256=args.weights_sha256)
@@ -121,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
 
 def build_engine_from_args(args: argparse.Namespace, onnx_path: Path, out: Path, precision: str,
                            size_wh: tuple[int, int], weights_sha256: str) -> None:
-    from deploy.calibration import CalibrationBatches, CalibrationCache, list_calibration_images
+    from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
     from deploy.tensorrt import build_engine
 
     calibration = cache = None

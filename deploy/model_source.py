@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.metadata import UNTRAINED_SHA256, is_artifact_path
+from perception.backends.metadata import UNTRAINED_SHA256, is_artifact_path
 from perception.errors import UserInputError
 from perception.model import MultiTaskNet, build_multitask_lite, default_weights, load_checkpoint
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deploy.cli import OneLineArgumentParser, run_main
-from deploy.metadata import config_from_metadata, read_onnx_metadata, write_sidecar
+from perception.backends.metadata import config_from_metadata, read_onnx_metadata, write_sidecar
+from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.model.weights import sha256_of
 
@@ -31,7 +31,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from deploy.tensorrt import tensorrt_version
+    from perception.backends.tensorrt_runner import tensorrt_version
 
     onnx_path, engine = Path(args.onnx), Path(args.engine)
     for path in (onnx_path, engine):

@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Callable, NoReturn
 
-from deploy.messages import first_line
-from perception.errors import UserInputError
+from perception.errors import UserInputError, first_line
 
 EXIT_BAD_INPUT = 2
 

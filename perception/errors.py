@@ -14,3 +14,12 @@ class WeightsError(UserInputError):
 
 class ConfigError(UserInputError):
     """A config dict/YAML with unknown keys or values of the wrong type."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """First non-empty line of ``str(error)`` (or the exception type), cut to ``limit`` characters.
+
+    Turns exceptions from third-party libraries into one-line user messages.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:limit]

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deploy.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 KINDS = ("camvid", "apollo", "kitti", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane")
@@ -61,7 +61,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from datasets import open_dataset
-    from deploy.runner import TorchRunner
+    from perception.backends.torch_runner import TorchRunner
     from perception.evaluation import evaluate_reader
     from perception.model import default_weights, load_checkpoint
     from perception.sinks.files import write_json_atomic

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deploy.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
@@ -105,7 +105,7 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path) -> tuple[Any, str, Pa
 
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None)."""
-    from deploy.metadata import is_artifact_path, read_artifact
+    from perception.backends.metadata import is_artifact_path, read_artifact
     from perception.model import build_multitask_lite, default_weights, load_checkpoint
 
     if args.weights and is_artifact_path(args.weights):
@@ -129,15 +129,15 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
 
 
 def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
-    from deploy.metadata import DeployArtifact
-    from deploy.runner import make_runner
+    from perception.backends.metadata import DeployArtifact
+    from perception.backends.runner import make_runner
 
     if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine
         return make_runner(args.backend, model_path=model.path, device=args.device)
     if args.backend == "torch":
         return make_runner("torch", model=model, device=args.device)
     if args.backend == "onnxruntime":
-        from deploy.onnx_export import export_onnx
+        from perception.backends.onnx_export import export_onnx
 
         return make_runner("onnxruntime", model_path=export_onnx(model, out_dir / "model.onnx"), device=args.device)
     raise UserInputError("--backend tensorrt runs a TensorRT engine: build one with python -m deploy.export "

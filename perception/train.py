@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deploy.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 

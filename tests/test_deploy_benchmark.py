@@ -12,7 +12,7 @@ import torch
 
 from conftest import CLIP, need
 from deploy.benchmark import get_args_parser, main, parse_variants
-from deploy.cli import run_main
+from perception.cli import run_main
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conftest import run_cli
-from deploy.cli import run_main
 from deploy.export import get_args_parser, main
-from deploy.metadata import read_artifact
-from deploy.runner import OnnxRuntimeRunner
+from perception.backends.metadata import read_artifact
+from perception.backends.onnxruntime_runner import OnnxRuntimeRunner
+from perception.cli import run_main
 from perception.model import build_multitask_lite, default_weights, save_checkpoint, sha256_of
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None

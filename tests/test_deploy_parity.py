@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from deploy.metadata import read_artifact
-from deploy.onnx_export import export_onnx
 from deploy.parity import read_real_frames
-from deploy.runner import OnnxRuntimeRunner, TorchRunner
+from perception.backends.metadata import read_artifact
+from perception.backends.onnx_export import export_onnx
+from perception.backends.onnxruntime_runner import OnnxRuntimeRunner
+from perception.backends.torch_runner import TorchRunner
 from perception.model import build_multitask_lite, default_weights, load_checkpoint
 from perception.postprocess import DetectionDecodeConfig, Postprocessor
 from perception.preprocess import Preprocessor
@@ -184,7 +185,7 @@ def test_fp16_onnx_is_half_precision_and_as_close_as_torch_half(model, tmp_path)
 
     import onnx
 
-    from deploy.onnx_fp16 import float_initializer_types
+    from perception.backends.onnx_fp16 import float_initializer_types
 
     size_wh = (256, 128)
     frame = read_real_frames(CLIP, 1, size_wh)                      # (1, 3, 128, 256) uint8

@@ -19,9 +19,10 @@ import pytest
 import torch
 
 from conftest import KITTI_IMAGES, REPO, need
-from deploy.calibration import CalibrationBatches, CalibrationCache, list_calibration_images
-from deploy.metadata import ExportFacts, build_metadata, read_artifact, read_sidecar, sidecar_path, write_sidecar
-from deploy.runner import make_runner
+from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
+from perception.backends.metadata import (ExportFacts, build_metadata, read_artifact, read_sidecar, sidecar_path,
+                                          write_sidecar)
+from perception.backends.runner import make_runner
 from perception.errors import UserInputError
 from perception.model import OUTPUT_NAMES, ModelConfig
 from perception.preprocess import Preprocessor
@@ -161,9 +162,9 @@ def test_entropy_calibrator_stand_in_feeds_batches_then_stops(tmp_path):
 
 def test_sidecar_cli_for_a_trtexec_engine(tmp_path, capsys):
     """The trtexec route of docs/jetson.md: our ONNX + someone else's engine -> a sidecar we can read."""
-    from deploy.cli import run_main
-    from deploy.onnx_export import export_onnx
     from deploy.sidecar import get_args_parser, main
+    from perception.backends.onnx_export import export_onnx
+    from perception.cli import run_main
     from perception.model import build_multitask_lite, sha256_of
 
     model = build_multitask_lite()

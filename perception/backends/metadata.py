@@ -18,10 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deploy.messages import first_line
 from perception import __version__
 from perception.config import config_from_dict, config_to_dict
-from perception.errors import ConfigError, UserInputError
+from perception.errors import ConfigError, UserInputError, first_line
 from perception.model.config import ModelConfig
 from perception.model.weights import sha256_of
 

@@ -2,7 +2,7 @@
 
 The graph takes ``images`` uint8 (B, 3, H, W) RGB (normalisation is part of the network) and returns
 ``OUTPUT_NAMES`` in that order, always float32 (an fp16 graph computes in float16 and casts its
-outputs). ``metadata_props`` carries the record from ``deploy.metadata.build_metadata``.
+outputs). ``metadata_props`` carries the record from ``perception.backends.metadata.build_metadata``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any, Iterator
 
 import torch
 
-from deploy.messages import first_line
-from deploy.metadata import ExportFacts, build_metadata, to_onnx_props
-from perception.errors import UserInputError
+from perception.backends.metadata import ExportFacts, build_metadata, to_onnx_props
+from perception.errors import UserInputError, first_line
 from perception.model.network import OUTPUT_NAMES, MultiTaskNet
 
 INPUT_NAME = "images"
@@ -53,7 +52,7 @@ def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynami
         dynamic_batch: make axis 0 of the input and every output symbolic (``batch``).
         fp16: real half-precision graph (weights and activations float16; float32 outputs).
         input_size_wh: (W, H) network input, multiples of 32; default ``model.config.input_size_wh``.
-        weights_sha256, weights_name: recorded in the metadata (``deploy.metadata.UNTRAINED_SHA256``
+        weights_sha256, weights_name: recorded in the metadata (``perception.backends.metadata.UNTRAINED_SHA256``
             marks the seeded untrained model).
         simplify: run onnxsim (must be installed; UserInputError otherwise).
         metadata: extra ``metadata_props`` entries (strings), added after the standard record.
@@ -95,7 +94,7 @@ def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynami
                           dynamo=False, do_constant_folding=True)
     proto = onnx.load(str(path))
     if fp16:
-        from deploy.onnx_fp16 import keep_fp32_only_ops_in_fp32
+        from perception.backends.onnx_fp16 import keep_fp32_only_ops_in_fp32
 
         keep_fp32_only_ops_in_fp32(proto)
         batch_dim = None if dynamic_batch else batch

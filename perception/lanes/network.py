@@ -53,7 +53,7 @@ def network_lane_detector(weights: str, device: str = "cpu") -> Callable[[np.nda
     ``weights``: a checkpoint (``best.pt`` / ``final.pt`` of perception.train) or a training state
     (``last.pt``, whose ``model`` entry is used). For benchmarks and tests.
     """
-    from deploy.runner import TorchRunner
+    from perception.backends.torch_runner import TorchRunner
     from perception.postprocess import Postprocessor
     from perception.preprocess import Preprocessor
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.cli import OneLineArgumentParser, run_main
+from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.config import DQNConfig
 from perception.planning.observation import FEATURES, KinematicsObservation

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.cli import OneLineArgumentParser, run_main
+from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
 

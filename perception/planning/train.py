@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deploy.cli import OneLineArgumentParser, run_main
+from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
 

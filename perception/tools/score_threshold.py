@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from deploy.cli import OneLineArgumentParser, run_main
+from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 
 
@@ -52,7 +52,7 @@ def counts_at(dets: list, threshold: float) -> tuple[int, int, int]:
 
 def main(args: argparse.Namespace) -> int:
     from datasets import open_dataset
-    from deploy.runner import make_runner
+    from perception.backends.runner import make_runner
     from perception.model import default_weights, load_checkpoint
     from perception.postprocess import DetectionDecodeConfig
     from perception.postprocess.detection import decode_detections

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deploy.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser
 
 WIDTH_PX, HEIGHT_PX = 960, 540
 FOCAL_PX = 800.0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.cli import OneLineArgumentParser, run_main
+from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 
 TUSIMPLE_NO_POINT = -2  # what TuSimple's files hold where a lane has no point on a row

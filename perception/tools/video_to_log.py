@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from deploy.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
 FORMATS = ("mcap", "ros2", "ros1")

@@ -49,7 +49,7 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
 @torch.no_grad()
 def validate(model: torch.nn.Module, readers: dict[str, Any], device: str) -> dict[str, Any]:
     """Metrics per validation source: {"camvid": {"segmentation": ...}, "apollo": {"detection": ...}}."""
-    from deploy.runner import TorchRunner
+    from perception.backends.torch_runner import TorchRunner
     from perception.evaluation import evaluate_reader
 
     model.eval()

@@ -1,0 +1,81 @@
+"""onnxruntime runner for an exported ``.onnx`` (CPU, CUDA or TensorRT execution provider).
+
+``onnxruntime`` is imported inside the functions, so this module imports without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from perception.backends.metadata import config_from_metadata, read_onnx_metadata
+from perception.errors import UserInputError, first_line
+from perception.model.config import ModelConfig
+from perception.model.network import OUTPUT_NAMES
+
+# onnxruntime execution provider for each ``device`` value, tried in this order (CPU always last).
+ORT_PROVIDERS = {"cpu": ("CPUExecutionProvider",),
+                 "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+                 "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
+
+
+def ort_providers(device: str) -> list[str]:
+    """Execution providers for ``device`` (cpu / cuda / tensorrt); UserInputError when not installed."""
+    import onnxruntime as ort
+
+    if device not in ORT_PROVIDERS:
+        raise UserInputError(f"onnxruntime device must be one of {sorted(ORT_PROVIDERS)}, got {device!r}")
+    wanted = ORT_PROVIDERS[device][0]
+    available = ort.get_available_providers()
+    if wanted not in available:
+        raise UserInputError(f"onnxruntime here has no {wanted} (available: {', '.join(available)}); "
+                             f"install onnxruntime-gpu for cuda/tensorrt, or use --device cpu")
+    return [p for p in ORT_PROVIDERS[device] if p in available]
+
+
+class OnnxRuntimeRunner:
+    """onnxruntime on an exported graph. ``device``: cpu (default), cuda, or tensorrt (the TensorRT EP).
+
+    The session must actually get the requested provider: no silent fallback to the CPU.
+    ``precision`` and ``model_config`` come from the file's metadata (``perception.backends.metadata``).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str | Path, threads: int | None = None, device: str = "cpu",
+                 model_config: ModelConfig | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserInputError("the onnxruntime backend needs the 'onnx' extra: pip install -e '.[onnx]'") from None
+
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise UserInputError(f"ONNX file not found: {onnx_path}")
+        meta = read_onnx_metadata(onnx_path)
+        providers = ort_providers(device)
+        so = ort.SessionOptions()
+        so.log_severity_level = 3  # errors only: fp16 graphs log harmless "cannot constant fold" warnings
+        if threads:
+            so.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), so, providers=providers)
+        except Exception as e:  # onnxruntime raises its own exception types for every load failure
+            raise UserInputError(f"onnxruntime cannot load {onnx_path}: {first_line(e)}") from None
+        if self.session.get_providers()[0] != providers[0]:
+            raise UserInputError(f"onnxruntime could not start {providers[0]} for {onnx_path} "
+                                 f"(got {self.session.get_providers()})")
+        self.device = device
+        self.precision = str(meta.get("precision", "fp32"))
+        self.metadata = meta
+        self.model_config = model_config or (config_from_metadata(meta, where=str(onnx_path)) if meta else None)
+        self.input_name = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        missing = set(OUTPUT_NAMES) - set(names)
+        if missing:
+            raise UserInputError(f"{onnx_path} lacks outputs {sorted(missing)}: not exported by deploy.export")
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.session.run(list(OUTPUT_NAMES), {self.input_name: np.ascontiguousarray(images)})
+        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(OUTPUT_NAMES, outs)}
