@@ -4,7 +4,7 @@
                                          [--score reward|speed] [--crash-cost C] [--veto] [--workers 2]
                                          [--output benchmarks/out/planner_ceiling.json]
 
-Not a planner for the car: the teacher of :mod:`perception.planning.teacher` drives. At every decision it
+Not a planner for the car: the teacher of :mod:`perception.planning.sim.teacher` drives. At every decision it
 deep-copies the simulator (other drivers included, so it knows exactly what they will do), tries each of the
 five meta-actions followed by ``horizon - 1`` IDLE steps (with ``--depth 2``: followed by the best of the five
 actions, each followed by IDLE), and takes the action whose roll-out scores best
@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perception.planning.teacher import action_scores, best_action, episode_summary  # noqa: E402
+from perception.planning.sim.teacher import action_scores, best_action, episode_summary  # noqa: E402
 
 
 def run_episodes(job: tuple[list[int], int, str, int, float | None, bool]) -> list[dict]:

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from perception.errors import WeightsError
-from perception.planning.noise import PerceptionNoise
+from perception.planning.sim.noise import PerceptionNoise
 from perception.planning.observation import KinematicsObservation, VehicleState
 from perception.planning.policy import ACTIONS, build_q_network, load_policy, save_policy
 from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, SafetyVeto, braking_gaps_m
@@ -23,7 +23,7 @@ def _needs_highway_env():
 
 def test_contract_reproduces_the_simulator_observation_exactly():
     _needs_highway_env()
-    from perception.planning.envs import make_env
+    from perception.planning.sim.envs import make_env, observation_space
 
     env = make_env("highway-fast-v0")
     rng = np.random.default_rng(0)
@@ -34,7 +34,7 @@ def test_contract_reproduces_the_simulator_observation_exactly():
         while not done:
             ego, others = CONTRACT.states_from_simulator(env)
             np.testing.assert_array_equal(CONTRACT.observe(ego, others), obs)
-            assert env.observation_space == CONTRACT.space()
+            assert env.observation_space == observation_space(CONTRACT)
             obs, _, terminated, truncated, _ = env.step(int(rng.integers(5)))
             done = terminated or truncated
             steps += 1
@@ -188,8 +188,8 @@ def test_sb3_q_network_exports_to_the_same_q_values(tmp_path):
     _needs_highway_env()
     from stable_baselines3 import DQN
 
-    from perception.planning.envs import make_env
-    from perception.planning.policy import policy_from_sb3
+    from perception.planning.sim.envs import make_env
+    from perception.planning.sim.train import policy_from_sb3
 
     model = DQN("MlpPolicy", make_env("highway-fast-v0"), policy_kwargs={"net_arch": [32, 32]}, seed=0)
     state, arch = policy_from_sb3(model)
@@ -210,7 +210,7 @@ def test_evaluate_cli_reports_the_three_agents(tmp_path):
 
     if DEFAULT_POLICY is None:
         pytest.skip("no policy shipped")
-    proc = run_cli("perception.planning.evaluate", "--episodes", "2", "--agents", "policy,idm,random", "--no-noise",
+    proc = run_cli("perception.planning.sim.evaluate", "--episodes", "2", "--agents", "policy,idm,random", "--no-noise",
                    "--workers", "1", "--output", str(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "planner_eval.json").read_text())
@@ -223,9 +223,9 @@ def test_evaluate_cli_reports_the_three_agents(tmp_path):
 
 
 def test_evaluate_cli_rejects_bad_input(tmp_path):
-    proc = run_cli("perception.planning.evaluate", "--episodes", "0", "--output", str(tmp_path))
+    proc = run_cli("perception.planning.sim.evaluate", "--episodes", "0", "--output", str(tmp_path))
     assert proc.returncode == 2 and "episodes" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli("perception.planning.evaluate", "--policy", str(tmp_path / "none.pt"), "--output", str(tmp_path))
+    proc = run_cli("perception.planning.sim.evaluate", "--policy", str(tmp_path / "none.pt"), "--output", str(tmp_path))
     assert proc.returncode == 2 and "none.pt" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -245,8 +245,8 @@ def test_init_policy_round_trips_through_sb3_and_mismatched_layouts_are_refused(
     import torch
     from stable_baselines3 import DQN
 
-    from perception.planning.envs import make_env
-    from perception.planning.policy import load_sb3_q_network
+    from perception.planning.sim.envs import make_env
+    from perception.planning.sim.train import load_sb3_q_network
 
     torch.manual_seed(1)
     net = build_q_network((32, 32), 25, 5)
@@ -267,7 +267,7 @@ def test_init_policy_round_trips_through_sb3_and_mismatched_layouts_are_refused(
 
 def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
     _needs_highway_env()
-    from perception.planning.envs import TrainingReward, make_env
+    from perception.planning.sim.envs import TrainingReward, make_env
 
     plain = make_env("highway-fast-v0", shield=True)
     penalised = TrainingReward(make_env("highway-fast-v0", shield=True), veto_penalty=0.5)
@@ -287,7 +287,7 @@ def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
 
 def test_speed_bonus_rewards_the_faster_drive_for_training_only():
     _needs_highway_env()
-    from perception.planning.envs import TrainingReward, make_env
+    from perception.planning.sim.envs import TrainingReward, make_env
 
     plain, shaped = make_env("highway-fast-v0"), TrainingReward(make_env("highway-fast-v0"), speed_bonus=0.4)
     plain.reset(seed=5)
@@ -305,13 +305,13 @@ def test_speed_bonus_rewards_the_faster_drive_for_training_only():
 def test_planner_config_rejects_a_penalty_without_the_shield(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text("veto_penalty: 0.3\n")
-    proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    proc = run_cli("perception.planning.sim.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
     assert proc.returncode == 2 and "veto_penalty" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_target_speeds_let_the_ego_brake_below_20_mps_and_the_veto_knows_it():
     _needs_highway_env()
-    from perception.planning.envs import make_env
+    from perception.planning.sim.envs import make_env
 
     env = make_env("highway-fast-v0", target_speeds_mps=(15.0, 20.0, 25.0, 30.0))
     env.reset(seed=3)
@@ -342,13 +342,13 @@ def test_policy_files_carry_their_target_speeds(tmp_path):
 def test_planner_config_rejects_bad_target_speeds(tmp_path, speeds):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(f"target_speeds_mps: {speeds}\n")
-    proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    proc = run_cli("perception.planning.sim.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
     assert proc.returncode == 2 and "target_speeds_mps" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_speed_bonus_from_the_lowest_speed_pays_less_for_15_than_for_20_mps():
     _needs_highway_env()
-    from perception.planning.envs import TrainingReward, make_env
+    from perception.planning.sim.envs import TrainingReward, make_env
 
     speeds = (15.0, 20.0, 25.0, 30.0)
     plain = make_env("highway-fast-v0", target_speeds_mps=speeds)
@@ -375,7 +375,7 @@ def test_braking_check_predicts_the_simulators_gaps():
     _needs_highway_env()
     from highway_env.vehicle.kinematics import Vehicle
 
-    from perception.planning.envs import make_env
+    from perception.planning.sim.envs import make_env
 
     env = make_env("highway-fast-v0", target_speeds_mps=SPEEDS15)
     env.reset(seed=1)
@@ -408,7 +408,7 @@ def test_braking_check_accepts_a_short_steady_gap_the_headway_veto_refuses():
 
 
 def test_evaluation_uses_the_braking_check_only_on_exact_observations():
-    from perception.planning.evaluate import make_agent
+    from perception.planning.sim.evaluate import make_agent
     from perception.planning.policy import DEFAULT_POLICY
 
     if DEFAULT_POLICY is None:
@@ -426,7 +426,7 @@ def test_evaluation_uses_the_braking_check_only_on_exact_observations():
 def test_planner_config_rejects_a_bad_shield_veto(tmp_path, text, needle):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(text)
-    proc = run_cli("perception.planning.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    proc = run_cli("perception.planning.sim.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -14,7 +14,7 @@ from perception.planning.veto import FASTER, IDLE, LANE_LEFT, SLOWER
 
 def _env(seed: int):
     pytest.importorskip("highway_env", reason="highway-env not installed (pip install -e '.[rl]')")
-    from perception.planning.envs import make_env
+    from perception.planning.sim.envs import make_env
 
     env = make_env("highway-fast-v0")
     env.reset(seed=seed)
@@ -24,7 +24,7 @@ def _env(seed: int):
 def test_teacher_scores_are_what_the_simulator_then_pays_and_leave_it_untouched():
     """A one-step roll-out on the copy scores exactly the reward the real step then pays; the real simulator does
     not move while the teacher plays its five futures."""
-    from perception.planning.teacher import action_scores
+    from perception.planning.sim.teacher import action_scores
 
     for action in (FASTER, IDLE, LANE_LEFT, SLOWER):
         env = _env(3)
@@ -39,7 +39,7 @@ def test_teacher_scores_are_what_the_simulator_then_pays_and_leave_it_untouched(
 def test_teacher_sees_a_collision_coming_and_avoids_it():
     """Drive FASTER blindly until a 4 s roll-out of FASTER ends in a crash: the teacher then prefers something
     else, and that choice does not crash in the next second."""
-    from perception.planning.teacher import CRASH_COST, action_scores, best_action
+    from perception.planning.sim.teacher import CRASH_COST, action_scores, best_action
 
     for seed in range(5):
         env = _env(seed)
@@ -60,7 +60,7 @@ def test_teacher_sees_a_collision_coming_and_avoids_it():
 def test_searching_the_next_decision_never_scores_below_idling_after_it():
     """Depth 2 tries IDLE as the next decision among the five, so for every first action it scores at least what
     depth 1 (the action, then IDLE) scores; somewhere along a drive it finds strictly more."""
-    from perception.planning.teacher import action_scores, best_action
+    from perception.planning.sim.teacher import action_scores, best_action
 
     env = _env(20000)
     gained = False
@@ -78,7 +78,7 @@ def test_searching_the_next_decision_never_scores_below_idling_after_it():
 def test_student_learns_the_best_action_from_the_observation():
     """Labels where the best action depends on the observation (the first vehicle's x): the fitted student's
     argmax agrees with the teacher's on held-back labels."""
-    from perception.planning.distill import fit_student
+    from perception.planning.sim.distill import fit_student
 
     rng = np.random.default_rng(0)
     obs = rng.uniform(-1, 1, size=(1500, 5, 5)).astype(np.float32)
@@ -92,7 +92,7 @@ def test_student_learns_the_best_action_from_the_observation():
 def test_distill_cli_writes_a_policy_the_evaluator_loads(tmp_path):
     pytest.importorskip("highway_env", reason="highway-env not installed (pip install -e '.[rl]')")
     out = tmp_path / "d"
-    r = run_cli("perception.planning.distill", "--iterations", "2", "--episodes", "1", "--epochs", "2",
+    r = run_cli("perception.planning.sim.distill", "--iterations", "2", "--episodes", "1", "--epochs", "2",
                 "--workers", "1", "--horizon", "2", "--output", str(out))
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "distill_summary.json").read_text())
@@ -104,12 +104,12 @@ def test_distill_cli_writes_a_policy_the_evaluator_loads(tmp_path):
     for scores, raw in zip(labels["scores"], labels["raw_scores"]):  # targets: the score of what the veto executes
         assert all(np.isclose(raw, v).any() for v in scores)
     policy = load_policy(str(out / "policy.pt"))
-    assert policy.metadata["trainer"] == "perception.planning.distill"
+    assert policy.metadata["trainer"] == "perception.planning.sim.distill"
     assert 0 <= policy.act(labels["obs"][0]) < 5
 
 
 @pytest.mark.parametrize("args", [["--seed", "20000"], ["--episodes", "0"]])
 def test_distill_cli_rejects_bad_input(tmp_path, args):
-    r = run_cli("perception.planning.distill", *args, "--output", str(tmp_path / "d"))
+    r = run_cli("perception.planning.sim.distill", *args, "--output", str(tmp_path / "d"))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "error" in r.stderr

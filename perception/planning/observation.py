@@ -61,12 +61,6 @@ class KinematicsObservation:
         return {"x": (-5.0 * MAX_SPEED_MPS, 5.0 * MAX_SPEED_MPS), "y": (-y_max, y_max),
                 "vx": (-2.0 * MAX_SPEED_MPS, 2.0 * MAX_SPEED_MPS), "vy": (-2.0 * MAX_SPEED_MPS, 2.0 * MAX_SPEED_MPS)}
 
-    def space(self) -> Any:
-        """The gymnasium Box the simulator declares: float32[vehicles_count, 5], unbounded."""
-        from gymnasium import spaces
-
-        return spaces.Box(low=-np.inf, high=np.inf, shape=(self.vehicles_count, len(FEATURES)), dtype=np.float32)
-
     def observe(self, ego: VehicleState, others: Sequence[VehicleState]) -> np.ndarray:
         """float32[vehicles_count, 5] from the ego (absolute) and the others (relative, nearest first)."""
         rows = [ego, *self.select(others)][: self.vehicles_count]

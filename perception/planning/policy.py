@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from perception.errors import WeightsError
+from perception.planning.actions import ACTIONS, DEFAULT_TARGET_SPEEDS_MPS
 
 PLANNER_FORMAT = "perception.planner"
-ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")  # highway-env DiscreteMetaAction order
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
@@ -107,8 +107,6 @@ class Policy:
     def target_speeds_mps(self) -> tuple[float, ...]:
         """The ego speeds FASTER / SLOWER stepped through in training (from the file's training config; files
         from before that setting existed were trained with highway-env's default)."""
-        from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
-
         speeds = self.metadata.get("config", {}).get("target_speeds_mps", DEFAULT_TARGET_SPEEDS_MPS)
         return tuple(float(v) for v in speeds)
 
@@ -168,24 +166,3 @@ def load_policy(path_or_name: str | None = None) -> Policy:
         raise WeightsError(f"planner policy {path}: weights do not fit its net_arch ({str(e).splitlines()[0]})") \
             from None
     return Policy(q_net, shape, data.get("metadata", {}), str(path), digest)
-
-
-def policy_from_sb3(model: Any) -> tuple[dict[str, Any], tuple[int, ...]]:
-    """(state_dict for :func:`build_q_network`, net_arch) from a stable-baselines3 DQN model."""
-    seq = model.policy.q_net.q_net  # nn.Sequential of Linear/ReLU
-    linears = [m for m in seq if hasattr(m, "weight")]
-    net_arch = tuple(int(m.out_features) for m in linears[:-1])
-    return dict(seq.state_dict()), net_arch
-
-
-def load_sb3_q_network(model: Any, policy: Policy) -> None:
-    """Copy ``policy``'s Q-network into a stable-baselines3 DQN ``model`` (online and target networks).
-
-    Raises WeightsError when the layouts differ (another net_arch or observation shape).
-    """
-    try:
-        model.policy.q_net.q_net.load_state_dict(policy.q_net.state_dict())
-    except RuntimeError as e:
-        raise WeightsError(f"init policy {policy.path} does not fit the configured net_arch "
-                           f"({str(e).splitlines()[0][:120]})") from None
-    model.policy.q_net_target.load_state_dict(model.policy.q_net.state_dict())

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perception.planning.actions import ACTIONS, FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
 from perception.planning.observation import LANE_WIDTH_M, VEHICLE_LENGTH_M, KinematicsObservation, VehicleState
-from perception.planning.policy import ACTIONS
 
-LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = range(5)
 EXACT_BRAKING_MARGIN_M = 4.0  # the braking check's gap on exact observations (chosen on development seeds)
 TAU_SPEED_S = 0.6  # highway-env's speed controller: acceleration = (target speed - speed) / TAU_SPEED_S
 

@@ -1,10 +1,10 @@
 """Teach the Q-network what a planner that sees the future would do (DAgger on the look-ahead teacher).
 
-    python -m perception.planning.distill [--iterations 3] [--episodes 60] [--seed 0] [--horizon 4] [--depth 1]
-                                          [--workers 2] [--epochs 100] [--init-policy NAME|FILE]
-                                          [--output runs/planner_distill]
+    python -m perception.planning.sim.distill [--iterations 3] [--episodes 60] [--seed 0] [--horizon 4] [--depth 1]
+                                              [--workers 2] [--epochs 100] [--init-policy NAME|FILE]
+                                              [--output runs/planner_distill]
 
-The teacher (:mod:`perception.planning.teacher`) scores all five actions at every decision by playing them on a
+The teacher (:mod:`perception.planning.sim.teacher`) scores all five actions at every decision by playing them on a
 copy of the simulator (each followed by IDLE; with ``--depth 2`` by the best next action, then IDLE); the student is the same MLP as the DQN policy (Kinematics observation float32[5, 5] ->
 five Q-values) and learns to predict those scores (Huber loss) from the observation alone. It always drives
 behind the safety veto, so its target for an action is the teacher's score of what the veto executes when that
@@ -14,7 +14,7 @@ by the teacher (or by ``--init-policy`` + veto when given); every later iteratio
 with the safety veto, as on the road, and the teacher labels the states the student reached (DAgger: the student
 learns to recover from its own mistakes). Each iteration trains a new student on all labels so far.
 Episodes use training seeds (``seed``, ``seed + 1``, ...; development and held-out seeds start at 10000 and
-100000). The result is an ordinary policy file: evaluate it with ``perception.planning.evaluate --policy``.
+100000). The result is an ordinary policy file: evaluate it with ``perception.planning.sim.evaluate --policy``.
 
 Writes into the output folder: ``labels_<i>.npz`` (obs, scores, raw_scores, driver actions), ``student_<i>.pt`` and
 ``policy.pt`` (the last student), ``distill_summary.json`` (per iteration: driver's crash rate, speed and
@@ -37,8 +37,12 @@ import numpy as np
 
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
-from perception.planning.config import DQNConfig
 from perception.planning.observation import FEATURES, KinematicsObservation
+from perception.planning.policy import Policy, build_q_network, load_policy, save_policy
+from perception.planning.sim.config import DQNConfig
+from perception.planning.sim.envs import make_env
+from perception.planning.sim.teacher import action_scores, best_action, episode_summary
+from perception.planning.veto import SafetyVeto
 
 NET_ARCH = DQNConfig().net_arch  # the DQN policy's layout, so a student loads wherever a policy does
 OBS_SHAPE = (KinematicsObservation().vehicles_count, len(FEATURES))  # (5, 5)
@@ -54,11 +58,6 @@ def drive_and_label(job: dict[str, Any]) -> dict[str, Any]:
     per-episode metrics of the driver.
     """
     import torch
-
-    from perception.planning.envs import make_env
-    from perception.planning.policy import Policy, build_q_network
-    from perception.planning.teacher import action_scores, best_action
-    from perception.planning.veto import SafetyVeto
 
     torch.set_num_threads(1)
     student = None
@@ -101,8 +100,6 @@ def fit_student(obs: np.ndarray, scores: np.ndarray, *, epochs: int, seed: int, 
     and ``val_regret`` (mean teacher score lost by the student's choice)."""
     import torch
 
-    from perception.planning.policy import build_q_network
-
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     x = torch.as_tensor(obs.reshape(len(obs), -1), dtype=torch.float32)
@@ -134,7 +131,7 @@ def fit_student(obs: np.ndarray, scores: np.ndarray, *, epochs: int, seed: int, 
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(prog="python -m perception.planning.distill", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.planning.sim.distill", description=__doc__.split("\n\n")[0])
     p.add_argument("--iterations", type=int, default=3, help="DAgger iterations (the first driven by the teacher)")
     p.add_argument("--episodes", type=int, default=60, help="episodes per iteration")
     p.add_argument("--seed", type=int, default=0, help="first training seed")
@@ -160,9 +157,6 @@ def main(args: argparse.Namespace) -> int:
     except ImportError:
         raise UserInputError("distillation needs the rl extra: pip install -e '.[rl]'") from None
     import multiprocessing
-
-    from perception.planning.policy import load_policy, save_policy
-    from perception.planning.teacher import episode_summary
 
     student_state = None
     if args.init_policy is not None:
@@ -193,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
             state, fit = fit_student(np.concatenate(data["obs"]), np.concatenate(data["scores"]),
                                      epochs=args.epochs, seed=args.seed + it)
             student_state = {k: v.numpy() for k, v in state.items()}
-            meta = {"trainer": "perception.planning.distill", "iteration": it, "teacher_horizon": args.horizon,
+            meta = {"trainer": "perception.planning.sim.distill", "iteration": it, "teacher_horizon": args.horizon,
                     "teacher_depth": args.depth,
                     "labels": int(sum(len(o) for o in data["obs"])), "fit": fit, "seeds": [seeds[0], seeds[-1]]}
             sha = save_policy(out / f"student_{it}.pt", state, NET_ARCH, OBS_SHAPE, meta)

@@ -8,7 +8,7 @@ roll-out: the simulator's reward discounted by :data:`DISCOUNT` per step, a coll
 collision 1000). It cannot drive a real car (no simulator to copy there); it is used
 
 * by ``benchmarks/planner_ceiling.py``, to measure what the traffic allows, and
-* by ``perception.planning.distill``, as the teacher whose action scores a Q-network learns to predict from the
+* by ``perception.planning.sim.distill``, as the teacher whose action scores a Q-network learns to predict from the
   Kinematics observation alone.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
+from perception.planning.actions import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER
 
 __all__ = ["ACTION_ORDER", "DISCOUNT", "CRASH_COST", "rollout_score", "action_scores", "best_action",
            "episode_summary"]

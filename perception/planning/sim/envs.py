@@ -8,23 +8,20 @@ from typing import Any
 import numpy as np
 
 from perception.errors import UserInputError
-from perception.planning.noise import PerceptionNoise
-from perception.planning.observation import KinematicsObservation
+from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS, check_target_speeds
+from perception.planning.observation import FEATURES, KinematicsObservation
+from perception.planning.sim.noise import PerceptionNoise
+from perception.planning.veto import SafetyVeto
 
 ENV_IDS = ("highway-fast-v0", "highway-v0", "merge-v0", "roundabout-v0")
-DEFAULT_TARGET_SPEEDS_MPS = (20.0, 25.0, 30.0)  # highway-env's DiscreteMetaAction default
 SHIELD_VETOES = ("headway", "braking")  # the training shield: the fixed-headway veto or its braking check
 
 
-def check_target_speeds(speeds_mps: Sequence[float]) -> tuple[float, ...]:
-    """``speeds_mps`` as a tuple if it is a valid set of target speeds (at least two, positive, increasing,
-    evenly spaced: highway-env maps a speed to the nearest index assuming even spacing); else ValueError."""
-    s = tuple(float(v) for v in speeds_mps)
-    if len(s) < 2 or s[0] <= 0 or any(b <= a for a, b in zip(s, s[1:])):
-        raise ValueError(f"{list(s)} must be at least two positive, increasing speeds (m/s)")
-    if not np.allclose(np.diff(s), s[1] - s[0], atol=1e-6):
-        raise ValueError(f"{list(s)} must be evenly spaced")
-    return s
+def observation_space(contract: KinematicsObservation) -> Any:
+    """The gymnasium Box the simulator declares for ``contract``: float32[vehicles_count, 5], unbounded."""
+    from gymnasium import spaces
+
+    return spaces.Box(low=-np.inf, high=np.inf, shape=(contract.vehicles_count, len(FEATURES)), dtype=np.float32)
 
 
 def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None,
@@ -62,8 +59,6 @@ def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None =
 
 def _shield_wrapper() -> type:
     import gymnasium as gym
-
-    from perception.planning.veto import SafetyVeto
 
     class _Shield(gym.Wrapper):
         """Replaces a vetoed action by the veto's choice; ``info["vetoed"]`` says when it did."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from perception.config import load_config_file
 from perception.errors import ConfigError
-from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS, SHIELD_VETOES, check_target_speeds
+from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS, check_target_speeds
+from perception.planning.sim.envs import SHIELD_VETOES
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """Train the behaviour planner with stable-baselines3 DQN in highway-env.
 
-    python -m perception.planning.train [--config planner.yaml] [--output runs/planner] [--timesteps N]
-                                        [--n-envs N] [--seed N] [--noise]
+    python -m perception.planning.sim.train [--config planner.yaml] [--output runs/planner] [--timesteps N]
+                                            [--n-envs N] [--seed N] [--noise]
 
 Writes into the output folder: ``config.yaml``; ``monitor/*.monitor.csv`` (one row per episode per env);
 ``progress.csv`` (SB3 training log); ``checkpoints/step_<N>.zip`` (SB3 checkpoints); ``policy.pt`` (the
-Q-network as a plain tensor file, what ``perception.run`` and ``perception.planning.evaluate`` load);
+Q-network as a plain tensor file, what ``perception.run`` and ``perception.planning.sim.evaluate`` load);
 ``learning_curve.png``; ``train_summary.json`` (steps, wall time, quick evaluation).
 Exit codes: 0 done, 2 bad input, 130 interrupted (policy.pt then holds the weights reached so far).
 """
@@ -21,12 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from perception.cli import OneLineArgumentParser, run_main
-from perception.errors import UserInputError
-from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
+from perception.config import config_to_dict
+from perception.errors import UserInputError, WeightsError
+from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS
+from perception.planning.observation import KinematicsObservation
+from perception.planning.policy import Policy, load_policy, save_policy
+from perception.planning.sim.config import load_planner_config
+from perception.planning.sim.envs import TrainingReward, make_env
+from perception.planning.sim.evaluate import evaluate_agent, make_agent
+from perception.planning.sim.noise import PerceptionNoise
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(prog="python -m perception.planning.train", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.planning.sim.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=None, help="YAML file with PlannerTrainConfig fields")
     p.add_argument("--output", default="runs/planner", help="output folder")
     p.add_argument("--timesteps", type=int, default=None, help="total environment transitions")
@@ -45,9 +52,6 @@ def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shie
                     target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS,
                     speed_bonus_from_mps: float | None = None, shield_veto: str = "headway") -> Any:
     from stable_baselines3.common.monitor import Monitor
-
-    from perception.planning.envs import TrainingReward, make_env
-    from perception.planning.noise import PerceptionNoise
 
     env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield,
                    target_speeds_mps=target_speeds_mps, shield_veto=shield_veto)
@@ -93,10 +97,28 @@ def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict
             "last_window_crash_rate": float(crash[-len(kernel):].mean())}
 
 
-def main(args: argparse.Namespace) -> int:
-    from perception.config import config_to_dict
-    from perception.planning.config import load_planner_config
+def policy_from_sb3(model: Any) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """(state_dict for :func:`build_q_network`, net_arch) from a stable-baselines3 DQN model."""
+    seq = model.policy.q_net.q_net  # nn.Sequential of Linear/ReLU
+    linears = [m for m in seq if hasattr(m, "weight")]
+    net_arch = tuple(int(m.out_features) for m in linears[:-1])
+    return dict(seq.state_dict()), net_arch
 
+
+def load_sb3_q_network(model: Any, policy: Policy) -> None:
+    """Copy ``policy``'s Q-network into a stable-baselines3 DQN ``model`` (online and target networks).
+
+    Raises WeightsError when the layouts differ (another net_arch or observation shape).
+    """
+    try:
+        model.policy.q_net.q_net.load_state_dict(policy.q_net.state_dict())
+    except RuntimeError as e:
+        raise WeightsError(f"init policy {policy.path} does not fit the configured net_arch "
+                           f"({str(e).splitlines()[0][:120]})") from None
+    model.policy.q_net_target.load_state_dict(model.policy.q_net.state_dict())
+
+
+def main(args: argparse.Namespace) -> int:
     config = load_planner_config(args.config, {
         "total_timesteps": args.timesteps, "n_envs": args.n_envs, "seed": args.seed,
         "observation_noise": args.noise, "shield": args.shield, "eval_episodes": args.eval_episodes})
@@ -112,9 +134,6 @@ def main(args: argparse.Namespace) -> int:
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-    from perception.planning.observation import KinematicsObservation
-    from perception.planning.policy import load_policy, load_sb3_q_network, policy_from_sb3, save_policy
 
     init = load_policy(config.init_policy) if config.init_policy else None  # hash-checked, weights_only
     out = Path(args.output)
@@ -154,15 +173,13 @@ def main(args: argparse.Namespace) -> int:
     wall_s = time.perf_counter() - t0
     venv.close()
     state, net_arch = policy_from_sb3(model)
-    metadata = {"trained_by": "python -m perception.planning.train", "config": config_to_dict(config),
+    metadata = {"trained_by": "python -m perception.planning.sim.train", "config": config_to_dict(config),
                 "timesteps": int(model.num_timesteps), "wall_time_s": round(wall_s, 1),
                 "threads": torch.get_num_threads(), "interrupted": interrupted}
     sha = save_policy(out / "policy.pt", state, net_arch, (KinematicsObservation().vehicles_count, 5), metadata)
     curve = plot_learning_curve(out / "monitor", out / "learning_curve.png")
     summary = {**metadata, "policy": str(out / "policy.pt"), "policy_sha256": sha, "training_episodes": curve}
     if config.eval_episodes > 0 and not interrupted:
-        from perception.planning.evaluate import evaluate_agent, make_agent
-
         agent = make_agent("policy+veto" if config.shield else "policy", str(out / "policy.pt"))
         summary["quick_eval"] = evaluate_agent(agent, config.env_id,
                                                config.eval_episodes, seed=10_000)

@@ -1,8 +1,8 @@
 """Evaluate the planner policy against highway-env's IDM/MOBIL driver and a random driver.
 
-    python -m perception.planning.evaluate [--episodes 50] [--policy FILE] [--env highway-fast-v0]
-                                           [--output runs/planner_eval] [--workers 2] [--no-noise]
-                                           [--veto auto|headway|braking]
+    python -m perception.planning.sim.evaluate [--episodes 50] [--policy FILE] [--env highway-fast-v0]
+                                               [--output runs/planner_eval] [--workers 2] [--no-noise]
+                                               [--veto auto|headway|braking]
 
 Every agent drives the same episode seeds (100000, 100001, ...; development and the veto's tuning used
 seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network, greedy),
@@ -10,7 +10,7 @@ seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network,
 fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the
 simulator's IDM/MOBIL models drive the ego), ``random`` (uniform actions). Unless ``--no-noise``, ``policy``
 and ``policy+veto`` run again on observations perturbed by the perception noise model
-(``perception.planning.noise``); ``idm`` reads the simulator's true state and is not affected by it. Prints a
+(``perception.planning.sim.noise``); ``idm`` reads the simulator's true state and is not affected by it. Prints a
 table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``, ``veto_rate``
@@ -33,7 +33,11 @@ import numpy as np
 
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
-from perception.planning.envs import DEFAULT_TARGET_SPEEDS_MPS
+from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS
+from perception.planning.policy import load_policy
+from perception.planning.sim.envs import idm_ego, make_env
+from perception.planning.sim.noise import PerceptionNoise
+from perception.planning.veto import SafetyVeto
 
 AGENTS = ("policy", "policy+veto", "idm", "random")
 
@@ -58,9 +62,6 @@ class PolicyAgent(Agent):
     the simulator's ``exact_observations``, else the fixed-headway veto."""
 
     def __init__(self, policy_path: str | None, veto: bool, exact_observations: bool = True) -> None:
-        from perception.planning.policy import load_policy
-        from perception.planning.veto import SafetyVeto
-
         self.policy = load_policy(policy_path)
         self.target_speeds_mps = self.policy.target_speeds_mps
         self.veto = SafetyVeto.for_target_speeds(self.target_speeds_mps, exact_observations=exact_observations) \
@@ -84,8 +85,6 @@ class IdmAgent(Agent):
     name = "idm"
 
     def reset(self, env: Any) -> None:
-        from perception.planning.envs import idm_ego
-
         idm_ego(env)
 
     def act(self, obs: np.ndarray) -> tuple[int, bool]:
@@ -128,9 +127,6 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
                    target_speeds_mps: tuple[float, ...] | None = None) -> dict:
     """Drive ``episodes`` episodes with seeds seed, seed+1, ...; returns the metrics dict. The ego's action set
     uses ``target_speeds_mps`` (default: the agent's own, a policy's from its file)."""
-    from perception.planning.envs import make_env
-    from perception.planning.noise import PerceptionNoise
-
     env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed,
                    target_speeds_mps=target_speeds_mps or agent.target_speeds_mps)
     crashes, returns, lane_changes, speeds, steps, vetoes = 0, [], [], [], 0, 0
@@ -168,7 +164,7 @@ def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...], str
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(prog="python -m perception.planning.evaluate", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m perception.planning.sim.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--policy", default=None, help="policy.pt file (default: the shipped policy)")
     p.add_argument("--env", default="highway-fast-v0")
@@ -196,8 +192,6 @@ def main(args: argparse.Namespace) -> int:
         raise UserInputError("planner evaluation needs the rl extra: pip install -e '.[rl]'") from None
     speeds = DEFAULT_TARGET_SPEEDS_MPS
     if any(a.startswith("policy") for a in agents):
-        from perception.planning.policy import load_policy
-
         policy = load_policy(args.policy)  # fail early, with the one-line reason
         speeds = policy.target_speeds_mps  # every agent drives the action set the policy was trained with
     jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds, args.veto) for a in agents]
