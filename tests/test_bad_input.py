@@ -30,7 +30,8 @@ def test_missing_video(tmp_path):
 
 @pytest.mark.parametrize("module,required", [
     ("perception.run", ["--video", "drive.mp4"]), ("perception.train", []),
-    ("perception.evaluate", ["--data", "camvid:x"]), ("perception.planning.evaluate", []),
+    ("perception.evaluate", ["--data", "camvid:x"]), ("perception.planning.sim.evaluate", []),
+    ("perception.planning.evaluate", []),  # the old name, a shim
     ("perception.tools.video_to_log", ["--video", "drive.mp4", "--output", "x.mcap"])])
 def test_mistyped_flag_is_one_line_naming_it(module, required):
     proc = run_cli(module, *required, "--ouput", "runs/x")
