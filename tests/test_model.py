@@ -95,3 +95,10 @@ def test_unknown_config_key_is_an_error(tmp_path):
         assert "nek_channels" in str(e)
     else:
         raise AssertionError("an unknown key was accepted")
+
+
+def test_the_weights_folder_ships_only_published_weights():
+    from perception.model.weights import PUBLISHED_WEIGHTS, WEIGHTS_DIR
+
+    shipped = {p.name for p in WEIGHTS_DIR.glob("*.pt")}  # package data
+    assert shipped == {r.file_name for r in PUBLISHED_WEIGHTS.values()}

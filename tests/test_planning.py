@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 from perception.errors import WeightsError
 from perception.planning.sim.noise import PerceptionNoise
 from perception.planning.observation import KinematicsObservation, VehicleState
@@ -237,6 +237,22 @@ def test_shipped_policy_loads_with_its_hash():
     policy = load_policy()
     assert policy.sha256 == PUBLISHED_POLICIES[DEFAULT_POLICY].sha256
     assert policy.metadata["timesteps"] > 0
+
+
+def test_only_published_policies_ship_and_the_simulator_side_keeps_the_superseded_ones():
+    from perception.planning.policy import PUBLISHED_POLICIES, WEIGHTS_DIR
+    from perception.planning.sim.config import load_planner_config
+    from perception.planning.sim.policies import SUPERSEDED_POLICIES, load_sim_policy
+
+    shipped = {p.name for p in WEIGHTS_DIR.glob("*.pt")}  # package data
+    assert shipped == {r.file_name for r in PUBLISHED_POLICIES.values()}
+    with pytest.raises(WeightsError):
+        load_policy("dqn_highway_fast_speeds15")  # superseded: not a runtime name
+    configs = sorted((REPO / "perception" / "planning" / "sim" / "configs").glob("*.yaml"))
+    inits = {load_planner_config(c).init_policy for c in configs} - {""}
+    assert inits and inits <= set(SUPERSEDED_POLICIES) | set(PUBLISHED_POLICIES)
+    for name in inits:  # every staged config still starts from a hash-checked file
+        assert load_sim_policy(name).sha256 == {**PUBLISHED_POLICIES, **SUPERSEDED_POLICIES}[name].sha256
 
 
 def test_init_policy_round_trips_through_sb3_and_mismatched_layouts_are_refused(tmp_path):

@@ -49,15 +49,9 @@ class WeightsRecord:
         return WEIGHTS_DIR / self.file_name
 
 
-# Weights shipped with the package, by name (see MODEL_CARD.md for data, command and metrics).
+# Weights shipped with the package, by name (see MODEL_CARD.md for data, command and metrics). Superseded weights
+# are not shipped: multitask_lite_cpu60 (the start of finetune_cpu.yaml) lives in perception/training/weights/.
 PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
-    "multitask_lite_cpu60": WeightsRecord(
-        name="multitask_lite_cpu60",
-        file_name="multitask_lite_cpu60-86aa18ee.pt",
-        sha256="86aa18ee9e1ff62283316eabb4e11684874298622e801b95ae7283731d2adb06",
-        metrics={"camvid_val_miou": 0.4364, "camvid_val_road_iou": 0.9334, "apollo_val_ap50": 0.1562},
-        score_threshold=0.40,
-    ),
     "multitask_lite_cpu120": WeightsRecord(
         name="multitask_lite_cpu120",
         file_name="multitask_lite_cpu120-84513804.pt",

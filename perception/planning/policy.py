@@ -27,39 +27,21 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 @dataclass(frozen=True)
 class PolicyRecord:
-    """A shipped policy: file inside perception/planning/weights/ and its SHA-256."""
+    """A published policy: its file (in ``folder``) and SHA-256."""
 
     name: str
     file_name: str
     sha256: str
+    folder: Path = WEIGHTS_DIR  # perception/planning/weights/ (package data) unless stated
 
     @property
     def path(self) -> Path:
-        return WEIGHTS_DIR / self.file_name
+        return self.folder / self.file_name
 
 
-# Shipped policies (see MODEL_CARD.md, "Planner policy", for the config, steps, wall time and evaluation).
+# Shipped policies: only the default (see the planner model card for its config, steps, wall time and evaluation).
+# Superseded policies live on the simulator side (perception.planning.sim.policies), not in the package data.
 PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
-    "dqn_highway_fast_shield": PolicyRecord(
-        name="dqn_highway_fast_shield",
-        file_name="dqn_highway_fast_shield-75f723c3.pt",
-        sha256="75f723c3c60bcbb2115375861ae6f3504ac91a738c69970ef1d18cb0b7ab1e36",
-    ),
-    "dqn_highway_fast_penalty": PolicyRecord(
-        name="dqn_highway_fast_penalty",
-        file_name="dqn_highway_fast_penalty-5f400503.pt",
-        sha256="5f40050336f505bb5cbe98a912283591d545c74dfafab890f838dceed0dc6cc9",
-    ),
-    "dqn_highway_fast_speed": PolicyRecord(
-        name="dqn_highway_fast_speed",
-        file_name="dqn_highway_fast_speed-bb370dcc.pt",
-        sha256="bb370dcc50ba21f1ceda893812c1e2dfa851fd9d6e239f5a8d780db6a74d204f",
-    ),
-    "dqn_highway_fast_speeds15": PolicyRecord(  # target speeds 15-30 m/s (its file's training config)
-        name="dqn_highway_fast_speeds15",
-        file_name="dqn_highway_fast_speeds15-ea3e877d.pt",
-        sha256="ea3e877df048ffedc8cdae2c281fd59415e1a90cd13ee85f881a5bed1792edd9",
-    ),
     "dqn_highway_fast_braking": PolicyRecord(  # 15-30 m/s, trained behind the veto's braking check
         name="dqn_highway_fast_braking",
         file_name="dqn_highway_fast_braking-958ee2d9.pt",
@@ -123,10 +105,11 @@ def save_policy(path: str | Path, q_net_state: dict[str, Any], net_arch: tuple[i
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_policy(path_or_name: str | None = None) -> Policy:
+def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecord] | None = None) -> Policy:
     """Load a policy file (weights_only) or a published name; published files are hash-checked.
 
-    ``None`` loads the default published policy. Raises WeightsError with a one-line reason.
+    ``None`` loads the default published policy. ``known``: the names to resolve (default
+    ``PUBLISHED_POLICIES``). Raises WeightsError with a one-line reason.
     """
     import torch
 
@@ -135,8 +118,9 @@ def load_policy(path_or_name: str | None = None) -> Policy:
         if DEFAULT_POLICY is None:
             raise WeightsError("no planner policy is shipped with this version; pass --planner-policy FILE")
         path_or_name = DEFAULT_POLICY
-    if path_or_name in PUBLISHED_POLICIES:
-        record = PUBLISHED_POLICIES[path_or_name]
+    known = PUBLISHED_POLICIES if known is None else known
+    if path_or_name in known:
+        record = known[path_or_name]
         path, expected = record.path, record.sha256
     else:
         path = Path(path_or_name)

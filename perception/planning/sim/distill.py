@@ -38,9 +38,10 @@ import numpy as np
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.observation import FEATURES, KinematicsObservation
-from perception.planning.policy import Policy, build_q_network, load_policy, save_policy
+from perception.planning.policy import Policy, build_q_network, save_policy
 from perception.planning.sim.config import DQNConfig
 from perception.planning.sim.envs import make_env
+from perception.planning.sim.policies import load_sim_policy
 from perception.planning.sim.teacher import action_scores, best_action, episode_summary
 from perception.planning.veto import SafetyVeto
 
@@ -160,7 +161,7 @@ def main(args: argparse.Namespace) -> int:
 
     student_state = None
     if args.init_policy is not None:
-        student_state = {k: v.numpy() for k, v in load_policy(args.init_policy).q_net.state_dict().items()}
+        student_state = {k: v.numpy() for k, v in load_sim_policy(args.init_policy).q_net.state_dict().items()}
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

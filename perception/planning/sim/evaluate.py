@@ -34,9 +34,9 @@ import numpy as np
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS
-from perception.planning.policy import load_policy
 from perception.planning.sim.envs import idm_ego, make_env
 from perception.planning.sim.noise import PerceptionNoise
+from perception.planning.sim.policies import load_sim_policy
 from perception.planning.veto import SafetyVeto
 
 AGENTS = ("policy", "policy+veto", "idm", "random")
@@ -62,7 +62,7 @@ class PolicyAgent(Agent):
     the simulator's ``exact_observations``, else the fixed-headway veto."""
 
     def __init__(self, policy_path: str | None, veto: bool, exact_observations: bool = True) -> None:
-        self.policy = load_policy(policy_path)
+        self.policy = load_sim_policy(policy_path)
         self.target_speeds_mps = self.policy.target_speeds_mps
         self.veto = SafetyVeto.for_target_speeds(self.target_speeds_mps, exact_observations=exact_observations) \
             if veto else None
@@ -192,7 +192,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserInputError("planner evaluation needs the rl extra: pip install -e '.[rl]'") from None
     speeds = DEFAULT_TARGET_SPEEDS_MPS
     if any(a.startswith("policy") for a in agents):
-        policy = load_policy(args.policy)  # fail early, with the one-line reason
+        policy = load_sim_policy(args.policy)  # fail early, with the one-line reason
         speeds = policy.target_speeds_mps  # every agent drives the action set the policy was trained with
     jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds, args.veto) for a in agents]
     if not args.no_noise:

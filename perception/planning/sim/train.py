@@ -25,11 +25,12 @@ from perception.config import config_to_dict
 from perception.errors import UserInputError, WeightsError
 from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS
 from perception.planning.observation import KinematicsObservation
-from perception.planning.policy import Policy, load_policy, save_policy
+from perception.planning.policy import Policy, save_policy
 from perception.planning.sim.config import load_planner_config
 from perception.planning.sim.envs import TrainingReward, make_env
 from perception.planning.sim.evaluate import evaluate_agent, make_agent
 from perception.planning.sim.noise import PerceptionNoise
+from perception.planning.sim.policies import load_sim_policy
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -135,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    init = load_policy(config.init_policy) if config.init_policy else None  # hash-checked, weights_only
+    init = load_sim_policy(config.init_policy) if config.init_policy else None  # hash-checked, weights_only
     out = Path(args.output)
     (out / "monitor").mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
