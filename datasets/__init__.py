@@ -23,6 +23,7 @@ from .classes import DET_CLASSES, IGNORE_REGION, LANE_SIDES, SEG_CLASSES, SEG_IG
 from .coco import COCO_CLASS_MAP, CocoDataset, open_coco
 from .culane import CULaneDataset
 from .errors import DatasetFormatError
+from .idd import IDD_COARSE_CLASSES, IddLiteDataset
 from .kitti import KITTI_CLASS_MAP, KittiDataset, open_kitti
 from .sample import Sample
 from .tusimple import TuSimpleDataset, TuSimpleInstanceMaskDataset, open_tusimple
@@ -40,6 +41,7 @@ OPENERS: dict[str, Callable] = {
     "cityscapes": open_cityscapes,  # split: train / val / test (official or squashed 256x256 layout)
     "culane": lambda path, split: CULaneDataset(path, split),  # split: train / val / test
     "yolo": lambda path, split: YoloDataset(path, split),  # split: images/<split>/ sub-folder
+    "idd": lambda path, split: IddLiteDataset(path, split),  # split: train / val (coarse 7-class masks)
 }
 
 
@@ -54,9 +56,10 @@ def open_dataset(kind: str, path: str | Path, split: str):
 
 __all__ = [
     "APOLLO_CLASS_MAP", "ApolloDataset", "BDD100K_CLASS_MAP", "BDD100K_DRIVABLE_MAP", "BDD100KDataset",
-    "CAMVID_CLASS_MAP", "CamVidDataset", "CITYSCAPES_CLASS_MAP", "CityscapesDataset", "COCO_CLASS_MAP",
-    "CityscapesSquashedDataset", "CocoDataset", "CULaneDataset", "DET_CLASSES", "DatasetFormatError", "IGNORE_REGION", "KITTI_CLASS_MAP",
-    "KittiDataset", "LANE_SIDES", "OPENERS", "SEG_CLASSES", "SEG_IGNORE_INDEX", "Sample", "TuSimpleDataset",
-    "TuSimpleInstanceMaskDataset", "YOLO_CLASS_MAP", "YoloDataset", "open_cityscapes", "open_dataset",
-    "split_ids",
+    "CAMVID_CLASS_MAP", "CamVidDataset", "CITYSCAPES_CLASS_MAP", "CityscapesDataset",
+    "CityscapesSquashedDataset", "COCO_CLASS_MAP", "CocoDataset", "CULaneDataset", "DatasetFormatError",
+    "DET_CLASSES", "IDD_COARSE_CLASSES", "IddLiteDataset", "IGNORE_REGION", "KITTI_CLASS_MAP",
+    "KittiDataset", "LANE_SIDES", "open_cityscapes", "open_dataset", "OPENERS", "Sample", "SEG_CLASSES",
+    "SEG_IGNORE_INDEX", "split_ids", "TuSimpleDataset", "TuSimpleInstanceMaskDataset", "YOLO_CLASS_MAP",
+    "YoloDataset",
 ]

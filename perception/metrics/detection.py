@@ -77,3 +77,83 @@ class DetectionEvaluator:
         return {"map_50": round(float(ev.stats[1]), 4), "map_50_95": round(float(ev.stats[0]), 4),
                 "per_class_ap50": per_class, "per_class_gt": counts, "images": len(self.images),
                 "detections": len(self.dt)}
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (N, M) of xywh boxes a (N, 4) and b (M, 4)."""
+    ax2, ay2, bx2, by2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = (np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
+    ih = (np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def _ioa(a: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Share (N, M) of each xywh box a covered by each xywh region."""
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    rx2, ry2 = regions[:, 0] + regions[:, 2], regions[:, 1] + regions[:, 3]
+    iw = (np.minimum(ax2[:, None], rx2[None]) - np.maximum(a[:, None, 0], regions[None, :, 0])).clip(0)
+    ih = (np.minimum(ay2[:, None], ry2[None]) - np.maximum(a[:, None, 1], regions[None, :, 1])).clip(0)
+    return iw * ih / np.maximum((a[:, 2] * a[:, 3])[:, None], 1e-9)
+
+
+def operating_point(ev: DetectionEvaluator, score_threshold: float, *, iou: float = 0.5,
+                    large_frac: float = 0.15) -> dict:
+    """Precision and recall of the detections at or above ``score_threshold`` (what a user of ``perception.run``
+    sees), per class and overall, by greedy one-to-one matching at IoU >= ``iou`` (best score first).
+
+    A detection with no match that lies at least half inside an ignore region counts neither way. Also
+    ``large_unmatched``: detections covering more than ``large_frac`` of the image that overlap no labelled box or
+    ignore region with IoU >= ``iou`` (the "phantom truck" count).
+    """
+    names = ev.class_names
+    tp = {n: 0 for n in names}
+    fp = {n: 0 for n in names}
+    n_gt = {n: 0 for n in names}
+    large_unmatched = 0
+    by_image: dict[int, tuple[list, list]] = {im["id"]: ([], []) for im in ev.images}
+    for a in ev.gt:
+        by_image[a["image_id"]][0].append(a)
+    for d in ev.dt:
+        if d["score"] >= score_threshold:
+            by_image[d["image_id"]][1].append(d)
+    area = {im["id"]: im["width"] * im["height"] for im in ev.images}
+    for image_id, (gts, dts) in by_image.items():
+        every_gt = np.array([g["bbox"] for g in gts], np.float64).reshape(-1, 4)
+        for d in dts:
+            w, h = d["bbox"][2:]
+            if w * h > large_frac * area[image_id] and \
+                    (len(every_gt) == 0 or _iou(np.array([d["bbox"]]), every_gt).max() < iou):
+                large_unmatched += 1
+        for k, name in enumerate(names):
+            cat = k + 1
+            real = [g for g in gts if g["category_id"] == cat and not g["iscrowd"]]
+            crowd = np.array([g["bbox"] for g in gts if g["category_id"] == cat and g["iscrowd"]],
+                             np.float64).reshape(-1, 4)
+            n_gt[name] += len(real)
+            cand = sorted((d for d in dts if d["category_id"] == cat), key=lambda d: -d["score"])
+            if not cand:
+                continue
+            boxes = np.array([d["bbox"] for d in cand], np.float64)
+            gt_boxes = np.array([g["bbox"] for g in real], np.float64).reshape(-1, 4)
+            ious = _iou(boxes, gt_boxes) if len(gt_boxes) else np.zeros((len(cand), 0))
+            in_crowd = _ioa(boxes, crowd).max(1) >= 0.5 if len(crowd) else np.zeros(len(cand), bool)
+            taken = np.zeros(len(gt_boxes), bool)
+            for i in range(len(cand)):
+                row = np.where(taken, -1.0, ious[i]) if len(gt_boxes) else np.zeros(0)
+                j = int(row.argmax()) if len(row) else -1
+                if j >= 0 and row[j] >= iou:
+                    taken[j] = True
+                    tp[name] += 1
+                elif not in_crowd[i]:
+                    fp[name] += 1
+
+    def pr(t: int, f: int, g: int) -> dict:
+        return {"precision": round(t / (t + f), 4) if t + f else None, "recall": round(t / g, 4) if g else None,
+                "tp": t, "fp": f, "gt": g}
+
+    return {"score_threshold": score_threshold, "iou": iou,
+            "overall": pr(sum(tp.values()), sum(fp.values()), sum(n_gt.values())),
+            "per_class": {n: pr(tp[n], fp[n], n_gt[n]) for n in names},
+            "large_unmatched": large_unmatched, "large_frac": large_frac}
