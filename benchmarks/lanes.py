@@ -28,17 +28,26 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from calibration import default_camera  # noqa: E402
+from perception.backends.torch_runner import TorchRunner  # noqa: E402
 from perception.lanes import detect_image_lanes, make_lane_stage  # noqa: E402
 from perception.lanes.metrics import run_stage, synthetic_errors, tusimple_accuracy, video_stats  # noqa: E402
 from perception.lanes.synthetic import drive, fade  # noqa: E402
+from perception.model import MultiTaskNet, load_checkpoint  # noqa: E402
+from perception.postprocess import Postprocessor  # noqa: E402
+from perception.preprocess import Preprocessor  # noqa: E402
+from perception.results import LaneLine  # noqa: E402
+from perception.training.config import load_train_config  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 
@@ -53,6 +62,35 @@ def get_args_parser() -> argparse.ArgumentParser:
                                               "every frame faded (perception.lanes.synthetic.fade)")
     p.add_argument("--synthetic-frames", type=int, default=125, help="frames per synthetic drive (25 fps)")
     return p
+
+
+def network_lane_detector(weights: str, device: str = "cpu") -> Callable[[np.ndarray], list[LaneLine]]:
+    """A function BGR frame (H, W, 3) -> the lane head's per-frame polylines (as the pipeline decodes them).
+
+    ``weights``: a checkpoint (``best.pt`` / ``final.pt`` of perception.train) or a training state
+    (``last.pt``, whose ``model`` entry is used). The network source of this benchmark.
+    """
+    model = _load_model(weights)
+    runner = TorchRunner(model, device=device)
+    pre = Preprocessor(model.config.input_size_wh)
+    post = Postprocessor(model.config, pre)
+
+    def detect(image_bgr: np.ndarray) -> list[LaneLine]:
+        rgb, params = pre(image_bgr)
+        raw = runner(rgb.transpose(2, 0, 1)[None])  # (1, 3, H, W) uint8 in
+        return post({k: v[0] for k, v in raw.items()}, params, 0, 0.0).lanes
+
+    return detect
+
+
+def _load_model(path: str):
+    """The network of a checkpoint or of a perception.train ``last.pt`` training state (eval mode)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and "config" in state:  # a training state (last.pt)
+        model = MultiTaskNet(load_train_config(None, state["config"]).model)
+        model.load_state_dict(state["model"])
+        return model.eval()
+    return load_checkpoint(path).model
 
 
 def _ramp(t: float, t0: float, t1: float) -> float:
@@ -189,8 +227,6 @@ def main(args: argparse.Namespace) -> int:
         return 2
     network = None
     if args.weights:
-        from perception.lanes.network import network_lane_detector
-
         network = network_lane_detector(args.weights)
     data = Path(args.data)
     results = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),

@@ -31,8 +31,12 @@ import numpy as np
 import torch
 
 from deploy.accuracy import ACCURACY_COLUMNS, accuracy_cells, find_accuracy_fn
+from deploy.export_wrapper import timed_export
+from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
 from deploy.model_source import UNTRAINED_BANNER, SourceModel, load_source_model
 from deploy.parity import batch_of, output_errors, read_real_frames, worst
+from deploy.tensorrt import build_engine
+from perception.backends.onnx_export import export_onnx
 from perception.backends.runner import BACKENDS, Runner, make_runner
 from perception.backends.torch_runner import TorchRunner
 from perception.cli import OneLineArgumentParser, parse_imgsz, parse_positive_ints, run_main
@@ -116,9 +120,6 @@ def file_size_mb(src: SourceModel) -> float:
 def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_wh: tuple[int, int],
             workdir: Path) -> Prepared:
     """Export/build what ``variant`` needs and make its runner; failures become a ``failed: why`` status."""
-    from deploy.export_wrapper import timed_export
-    from perception.backends.onnx_export import export_onnx
-
     try:
         if variant.backend == "torch":
             runner = make_runner("torch", model=copy.deepcopy(src.model), device=args.device,
@@ -149,10 +150,6 @@ def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_w
 
 def build_benchmark_engine(variant: Variant, onnx_path: Path, src: SourceModel, args: argparse.Namespace,
                            size_wh: tuple[int, int]) -> Path:
-    from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
-    from deploy.export_wrapper import timed_export
-    from deploy.tensorrt import build_engine
-
     engine = onnx_path.with_name(f"{onnx_path.stem}_{variant.precision}.engine")
     calibration = cache = None
     if variant.precision == "int8":

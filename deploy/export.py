@@ -18,7 +18,10 @@ import sys
 from pathlib import Path
 
 from deploy.export_wrapper import timed_export
+from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
 from deploy.model_source import UNTRAINED_BANNER, load_source_model
+from deploy.tensorrt import build_engine
+from perception.backends.onnx_export import MIN_OPSET, export_onnx
 from perception.cli import OneLineArgumentParser, parse_imgsz, run_main
 from perception.errors import UserInputError
 
@@ -73,7 +76,6 @@ def check_flags(args: argparse.Namespace) -> None:
         raise UserInputError("--calib-images is only used with --int8")
     if args.batch < 1 or args.max_batch < 1 or args.calib_batch < 1 or args.calib_max_images < 1:
         raise UserInputError("--batch, --max-batch, --calib-batch and --calib-max-images must be >= 1")
-    from perception.backends.onnx_export import MIN_OPSET
 
     if args.opset < MIN_OPSET:
         raise UserInputError(f"--opset must be >= {MIN_OPSET}, got {args.opset}")
@@ -95,8 +97,6 @@ def default_output(stem: str, size_wh: tuple[int, int], precision: str, fmt: str
 
 
 def main(args: argparse.Namespace) -> int:
-    from perception.backends.onnx_export import export_onnx
-
     check_flags(args)
     src = load_source_model(args.weights, allow_untrained=args.allow_untrained, weights_sha256=args.weights_sha256)
     if src.untrained:
@@ -121,9 +121,6 @@ def main(args: argparse.Namespace) -> int:
 
 def build_engine_from_args(args: argparse.Namespace, onnx_path: Path, out: Path, precision: str,
                            size_wh: tuple[int, int], weights_sha256: str) -> None:
-    from deploy.int8_calibration import CalibrationBatches, CalibrationCache, list_calibration_images
-    from deploy.tensorrt import build_engine
-
     calibration = cache = None
     if precision == "int8":
         images = list_calibration_images(args.calib_images, args.calib_max_images)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
+from perception.backends.metadata import read_onnx_metadata, read_sidecar
+from perception.backends.onnx_fp16 import float_initializer_types
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -24,8 +27,6 @@ class ExportResult:
 
 def recorded_precision(path: Path, fmt: str) -> str:
     """The precision an exported file says it has (ONNX metadata or engine sidecar)."""
-    from perception.backends.metadata import read_onnx_metadata, read_sidecar
-
     meta = read_onnx_metadata(path) if fmt == "onnx" else read_sidecar(path)
     return str(meta.get("precision"))
 
@@ -33,8 +34,6 @@ def recorded_precision(path: Path, fmt: str) -> str:
 def check_fp16_onnx(path: Path) -> None:
     """An fp16 ONNX must hold its weights in float16: refuse a graph that kept float32 weights."""
     import onnx
-
-    from perception.backends.onnx_fp16 import float_initializer_types
 
     counts = float_initializer_types(onnx.load(str(path)))
     if counts["float32"] or not counts["float16"]:

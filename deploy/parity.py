@@ -14,12 +14,11 @@ import numpy as np
 
 from perception.errors import UserInputError
 from perception.preprocess import Preprocessor
+from perception.sources import Frame, open_source
 
 
 def read_real_frames(video: str | Path, count: int, input_size_wh: tuple[int, int]) -> np.ndarray:
     """``count`` frames spread evenly over ``video``, preprocessed: uint8 (count, 3, H, W) RGB."""
-    from perception.sources import Frame, open_source
-
     source = open_source(video)
     try:
         total = source.info.frame_count or count

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from perception.backends.metadata import config_from_metadata, read_onnx_metadata, write_sidecar
+from perception.backends.tensorrt_runner import tensorrt_version
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.model.weights import sha256_of
@@ -31,8 +32,6 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from perception.backends.tensorrt_runner import tensorrt_version
-
     onnx_path, engine = Path(args.onnx), Path(args.engine)
     for path in (onnx_path, engine):
         if not path.is_file():

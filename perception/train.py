@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from perception.cli import OneLineArgumentParser
-from perception.errors import UserInputError
+from perception.config import config_to_dict
+from perception.errors import ConfigError, UserInputError
+from perception.model import MultiTaskNet, load_checkpoint, save_checkpoint
+from perception.sinks.files import write_json_atomic
+from perception.training.config import load_train_config
+from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
+from perception.training.engine import headline, train_one_epoch, validate
+from perception.training.losses import LossWeights, log_inverse_class_weights
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -81,15 +88,6 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
     import yaml
-
-    from perception.config import config_to_dict
-    from perception.errors import ConfigError
-    from perception.model import MultiTaskNet, load_checkpoint, save_checkpoint
-    from perception.sinks.files import write_json_atomic
-    from perception.training.config import load_train_config
-    from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
-    from perception.training.engine import headline, train_one_epoch, validate
-    from perception.training.losses import LossWeights, log_inverse_class_weights
 
     out = Path(args.output)
     try:

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import torch
 
 from perception.backends.metadata import ExportFacts, build_metadata, to_onnx_props
+from perception.backends.onnx_fp16 import keep_fp32_only_ops_in_fp32
 from perception.errors import UserInputError, first_line
 from perception.model.network import OUTPUT_NAMES, MultiTaskNet
 
@@ -94,8 +95,6 @@ def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynami
                           dynamo=False, do_constant_folding=True)
     proto = onnx.load(str(path))
     if fp16:
-        from perception.backends.onnx_fp16 import keep_fp32_only_ops_in_fp32
-
         keep_fp32_only_ops_in_fp32(proto)
         batch_dim = None if dynamic_batch else batch
         out_shapes = _output_shapes(model, h, w)

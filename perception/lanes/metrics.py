@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from perception.metrics.lanes import LaneEvaluator, tusimple_image
 from perception.results import FrameResult, LaneLine
 
 __all__ = ["FrameRecord", "run_stage", "video_stats", "tusimple_accuracy", "synthetic_errors"]
@@ -80,8 +81,6 @@ def tusimple_accuracy(samples: Iterable[Any], detect: Callable[[np.ndarray], lis
     (:mod:`perception.metrics.lanes`); ``labelled_points`` holds the same run scored on the labelled points
     only (this project's numbers before 2026-12-02), for comparison.
     """
-    from perception.metrics.lanes import LaneEvaluator, tusimple_image
-
     evaluator = LaneEvaluator()
     per_image, on_points, grids = [], [], 0  # on_points: (accuracy, fp, fn) per image, labelled points only
     for sample in samples:

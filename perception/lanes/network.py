@@ -6,7 +6,6 @@ the BEV's forward range, and fitted with the same quadratic and priors as the cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +14,7 @@ from perception.lanes.bev import BevProjector
 from perception.lanes.model import FitPrior, LineObservation, fit_line
 from perception.results import LaneLine
 
-__all__ = ["NetworkLinesConfig", "observations_from_lane_lines", "network_lane_detector"]
+__all__ = ["NetworkLinesConfig", "observations_from_lane_lines"]
 
 
 @dataclass(frozen=True)
@@ -45,41 +44,3 @@ def observations_from_lane_lines(lanes: list[LaneLine], projector: BevProjector,
         out.append(LineObservation(coef=coef, cov=cov, x_near_m=float(xy[0, 0]), x_far_m=float(xy[-1, 0]),
                                    support=float(np.clip(lane.confidence, 0.0, 1.0))))
     return out
-
-
-def network_lane_detector(weights: str, device: str = "cpu") -> Callable[[np.ndarray], list[LaneLine]]:
-    """A function BGR frame (H, W, 3) -> the lane head's per-frame polylines (as the pipeline decodes them).
-
-    ``weights``: a checkpoint (``best.pt`` / ``final.pt`` of perception.train) or a training state
-    (``last.pt``, whose ``model`` entry is used). For benchmarks and tests.
-    """
-    from perception.backends.torch_runner import TorchRunner
-    from perception.postprocess import Postprocessor
-    from perception.preprocess import Preprocessor
-
-    model = _load_model(weights)
-    runner = TorchRunner(model, device=device)
-    pre = Preprocessor(model.config.input_size_wh)
-    post = Postprocessor(model.config, pre)
-
-    def detect(image_bgr: np.ndarray) -> list[LaneLine]:
-        rgb, params = pre(image_bgr)
-        raw = runner(rgb.transpose(2, 0, 1)[None])  # (1, 3, H, W) uint8 in
-        return post({k: v[0] for k, v in raw.items()}, params, 0, 0.0).lanes
-
-    return detect
-
-
-def _load_model(path: str):
-    """The network of a checkpoint or of a perception.train ``last.pt`` training state (eval mode)."""
-    import torch
-
-    from perception.model import MultiTaskNet, load_checkpoint
-    from perception.training.config import load_train_config
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and "config" in state:  # a training state (last.pt)
-        model = MultiTaskNet(load_train_config(None, state["config"]).model)
-        model.load_state_dict(state["model"])
-        return model.eval()
-    return load_checkpoint(path).model

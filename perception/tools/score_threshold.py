@@ -15,8 +15,15 @@ import sys
 
 import numpy as np
 
+from datasets import open_dataset
+from perception.backends.runner import make_runner
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
+from perception.model import default_weights, load_checkpoint
+from perception.postprocess import DetectionDecodeConfig
+from perception.postprocess.detection import decode_detections
+from perception.preprocess import Preprocessor
+from perception.tracking import iou_matrix
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -30,8 +37,6 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def counts_at(dets: list, threshold: float) -> tuple[int, int, int]:
     """(true positives, false positives, false negatives) over frames of (boxes, scores, labels, gt_boxes, gt_labels)."""
-    from perception.tracking import iou_matrix
-
     tp = fp = fn = 0
     for boxes, scores, labels, gt_boxes, gt_labels in dets:
         keep = scores >= threshold
@@ -51,13 +56,6 @@ def counts_at(dets: list, threshold: float) -> tuple[int, int, int]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets import open_dataset
-    from perception.backends.runner import make_runner
-    from perception.model import default_weights, load_checkpoint
-    from perception.postprocess import DetectionDecodeConfig
-    from perception.postprocess.detection import decode_detections
-    from perception.preprocess import Preprocessor
-
     try:
         start, stop, step = (float(v) for v in args.thresholds.split(":"))
     except ValueError:

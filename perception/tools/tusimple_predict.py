@@ -23,8 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets import open_dataset
+from datasets.errors import DatasetFormatError
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
+from perception.lanes import detect_image_lanes
+from perception.metrics.lanes import LaneEvaluator, x_at_rows
 
 TUSIMPLE_NO_POINT = -2  # what TuSimple's files hold where a lane has no point on a row
 
@@ -42,8 +46,6 @@ def get_args_parser() -> argparse.ArgumentParser:
 def lanes_on_rows(polylines: list[np.ndarray], h_samples: np.ndarray, width_px: int) -> list[list[int]]:
     """Polylines (N, 2) in pixels -> TuSimple rows: per line, x rounded to a pixel at each row of ``h_samples``,
     ``TUSIMPLE_NO_POINT`` outside its row span or the image; lines without any point are left out."""
-    from perception.metrics.lanes import x_at_rows
-
     out = []
     for line in polylines:
         x = x_at_rows(np.asarray(line, np.float64), np.asarray(h_samples, np.float64))
@@ -54,8 +56,6 @@ def lanes_on_rows(polylines: list[np.ndarray], h_samples: np.ndarray, width_px: 
 
 
 def main(args: argparse.Namespace) -> int:
-    from datasets.errors import DatasetFormatError
-
     try:
         return _predict(args)
     except DatasetFormatError as e:  # a bad label line or an undecodable image: the file and line are in it
@@ -63,10 +63,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from datasets import open_dataset
-    from perception.lanes import detect_image_lanes
-    from perception.metrics.lanes import LaneEvaluator
-
     labels = Path(args.labels)
     if not labels.is_file():
         raise UserInputError(f"--labels {labels}: no such file")

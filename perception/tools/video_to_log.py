@@ -21,6 +21,8 @@ from pathlib import Path
 
 from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError
+from perception.sinks.camera_log import McapCameraLog, Ros1BagCameraLog, Ros2BagCameraLog
+from perception.sources import FailedFrame, open_source
 
 FORMATS = ("mcap", "ros2", "ros1")
 # Fixed default start so that logs made from the same video are identical (2023-11-14T22:13:20Z).
@@ -55,8 +57,6 @@ def _format_of(args: argparse.Namespace) -> str:
 
 def open_writer(fmt: str, output: Path, topic: str, *, message: str, raw: bool, storage: str):
     """The camera-log writer for ``fmt`` (see perception.sinks.camera_log)."""
-    from perception.sinks.camera_log import McapCameraLog, Ros1BagCameraLog, Ros2BagCameraLog
-
     if fmt != "mcap" and message != "ros":
         raise UserInputError(f"--message {message} is for --format mcap; ROS bags hold ROS messages")
     if fmt == "mcap":
@@ -67,8 +67,6 @@ def open_writer(fmt: str, output: Path, topic: str, *, message: str, raw: bool, 
 
 
 def main(args: argparse.Namespace) -> int:
-    from perception.sources import FailedFrame, open_source
-
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     writer = None
     try:

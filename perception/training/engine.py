@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from perception.backends.torch_runner import TorchRunner
+from perception.evaluation import evaluate_reader
 from perception.training.losses import LossWeights, multitask_loss
 
 
@@ -49,9 +51,6 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
 @torch.no_grad()
 def validate(model: torch.nn.Module, readers: dict[str, Any], device: str) -> dict[str, Any]:
     """Metrics per validation source: {"camvid": {"segmentation": ...}, "apollo": {"detection": ...}}."""
-    from perception.backends.torch_runner import TorchRunner
-    from perception.evaluation import evaluate_reader
-
     model.eval()
     runner = TorchRunner(model, device=device)
     return {name: evaluate_reader(runner, model.config, reader) for name, reader in readers.items()}
