@@ -16,7 +16,8 @@ def _mask():
     m[20:40, 10:40] = CAR                           # one car, 30x20: a box
     m[60:70, 10:100] = CAR                          # 90x10 strip: wider than 2.6x its height -> ignore
     m[5:10, 150:155] = CAR                          # 25 px: too small -> ignore
-    m[80:110, 150:160] = PED                        # a person: always ignore
+    m[80:110, 150:160] = PED                        # one upright person (10x30): a pedestrian box
+    m[90:100, 60:100] = PED                         # a wide group of people: ignore
     m[20:50, 120:136] = CAR                         # a car cut by a 1-px pole at column 128 ...
     m[20:50, 128] = SEG_CLASSES.index("pole")       # ... rejoined by the closing
     return m
@@ -24,9 +25,10 @@ def _mask():
 
 def test_components_by_hand():
     boxes, labels, ignore = boxes_from_mask(_mask())
-    assert sorted(boxes.tolist()) == [[10, 20, 40, 40], [120, 20, 136, 50]]
-    assert set(labels.tolist()) == {DET_CLASSES.index("car")}
-    assert sorted(ignore.tolist()) == [[10, 60, 100, 70], [150, 5, 155, 10], [150, 80, 160, 110]]
+    assert sorted(boxes.tolist()) == [[10, 20, 40, 40], [120, 20, 136, 50], [150, 80, 160, 110]]
+    named = {tuple(b): DET_CLASSES[k] for b, k in zip(boxes.tolist(), labels.tolist())}
+    assert named[(150, 80, 160, 110)] == "pedestrian" and named[(10, 20, 40, 40)] == "car"
+    assert sorted(ignore.tolist()) == [[10, 60, 100, 70], [60, 90, 100, 100], [150, 5, 155, 10]]
     # without the closing the split car is two boxes
     boxes, _, _ = boxes_from_mask(_mask(), MaskBoxConfig(close_px=1, min_area_px=100))
     assert [120, 20, 128, 50] in boxes.tolist() and [129, 20, 136, 50] in boxes.tolist()
@@ -49,16 +51,19 @@ def test_samples_with_boxes_keep_them():
                labels=np.zeros((0,), np.int64), seg_mask=_mask())
     assert with_mask_boxes(s) is s
     s2 = with_mask_boxes(s.replace(boxes_xyxy=None, labels=None))
-    assert len(s2.boxes_xyxy) == 2 and s2.meta["boxes_from"]
+    assert len(s2.boxes_xyxy) == 3 and s2.meta["boxes_from"]
 
 
-def test_camvid_car_boxes_lie_on_car_pixels():
+def test_camvid_boxes_lie_on_their_class_pixels():
     reader = open_dataset("camvid", need(SHARED_DATA / "camvid"), "train")
-    n_boxes = 0
+    n_boxes = {"car": 0, "pedestrian": 0}
     for i in range(0, len(reader), 12):
         s = with_mask_boxes(reader[i])
-        for x1, y1, x2, y2 in s.boxes_xyxy.astype(int):
+        for (x1, y1, x2, y2), k in zip(s.boxes_xyxy.astype(int), s.labels):
+            name = DET_CLASSES[k]
             inside = s.seg_mask[y1:y2, x1:x2]
-            assert (inside == CAR).mean() >= 0.45 - 0.1   # the closing may add a few pixels, never many
-            n_boxes += 1
-    assert n_boxes >= 20
+            seg_id, fill = {"car": (CAR, 0.45), "pedestrian": (PED, 0.35),
+                            "cyclist": (SEG_CLASSES.index("cyclist"), 0.35)}[name]
+            assert (inside == seg_id).mean() >= fill - 0.1   # the closing may add a few pixels, never many
+            n_boxes[name] = n_boxes.get(name, 0) + 1
+    assert n_boxes["car"] >= 20 and n_boxes["pedestrian"] >= 3

@@ -48,7 +48,7 @@ def test_single_upright_person_becomes_a_box_a_group_an_ignore_region():
 
 def test_yolo_reader_maps_vehicle_to_car_and_denormalises_boxes():
     ds = open_dataset("yolo", need(KITTI_YOLO), "val")
-    assert len(ds) == 10
+    assert len(ds) == len(list((KITTI_YOLO / "images" / "val").glob("*.jpg"))) > 0
     s = ds[0]
     h, w = s.image_bgr.shape[:2]
     first = (KITTI_YOLO / "labels" / "val" / f"{Path(s.source).stem}.txt").read_text().split()
@@ -63,7 +63,7 @@ def test_yolo_reader_maps_vehicle_to_car_and_denormalises_boxes():
 
 
 def test_yolo_label_errors_name_the_file_and_line(tmp_path):
-    with pytest.raises(DatasetFormatError, match="line 2"):
+    with pytest.raises(DatasetFormatError, match=r"a\.txt:2:"):
         parse_yolo_label_text("0 0.5 0.5 0.1 0.1\n0 0.5 0.5\n", tmp_path / "a.txt", 3, 100, 100)
     with pytest.raises(DatasetFormatError, match="class id 7"):
         parse_yolo_label_text("7 0.5 0.5 0.1 0.1\n", tmp_path / "a.txt", 3, 100, 100)
