@@ -2,9 +2,12 @@
 
     python -m perception.evaluate --weights W --data KIND:PATH --split val|test [--output metrics.json]
 
-KIND: camvid, apollo, kitti, tusimple, tusimple_lanenet, bdd100k, coco, cityscapes, culane.
-Detection: mAP@0.5 and mAP@0.5:0.95 (pycocotools), per-class AP50. Segmentation: mIoU, per-class IoU,
-road (drivable) IoU; ignore label 255 is skipped. Lanes: TuSimple accuracy / FP / FN and CULane F1.
+KIND: camvid, apollo, kitti, yolo, tusimple, tusimple_lanenet, bdd100k, coco, cityscapes, culane, idd.
+Detection: mAP@0.5 and mAP@0.5:0.95 (pycocotools), per-class AP50, and precision / recall at the weights'
+score threshold, each for the raw boxes and for the boxes that pass the plausibility filter (as
+``perception.run`` reports them); "large unmatched" counts boxes over 15 % of the frame that match no label.
+Segmentation: mIoU, per-class IoU, road (drivable) IoU; ignore label 255 is skipped (IDD-Lite: coarse mIoU
+over its 7 level-1 classes). Lanes: TuSimple accuracy / FP / FN and CULane F1.
 For ``camvid:DIR`` the split list is ``DIR/<split>.txt``; for ``apollo:DIR`` frames are under
 ``DIR/<split>/images`` and ``DIR/<split>/labels`` (``val`` is the 20% split off ``train/``).
 Without ``--weights`` the shipped default weights are used.
@@ -20,7 +23,9 @@ from typing import Any
 from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError
 
-KINDS = ("camvid", "apollo", "kitti", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane")
+DEFAULT_SCORE_THRESHOLD = 0.3  # perception.run's threshold for weights without a record
+KINDS = ("camvid", "apollo", "kitti", "yolo", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane",
+         "idd")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -31,6 +36,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON file (default: runs/eval/<kind>_<split>.json)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N frames")
+    p.add_argument("--conf", type=float, default=None,
+                   help="score threshold for precision/recall (default: the shipped weights' threshold, else "
+                        f"{DEFAULT_SCORE_THRESHOLD})")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -45,13 +53,32 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append(f"  {'class':<14}{'IoU':>8}")
         for name, v in s["per_class_iou"].items():
             lines.append(f"  {name:<14}{'-' if v is None else f'{v:.4f}':>8}")
-    if "detection" in results:
-        d = results["detection"]
-        lines.append(f"detection ({d['images']} images, {d['detections']} detections): mAP@0.5 {d['map_50']:.4f}  "
-                     f"mAP@0.5:0.95 {d['map_50_95']:.4f}")
-        lines.append(f"  {'class':<14}{'AP50':>8}{'GT boxes':>10}")
+    if "coarse_segmentation" in results:
+        s = results["coarse_segmentation"]
+        lines.append(f"coarse segmentation ({s['images']} images, IDD level 1): mIoU {s['miou']:.4f}  "
+                     f"pixel acc {s['pixel_accuracy']:.4f}")
+        for name, v in s["per_class_iou"].items():
+            lines.append(f"  {name:<18}{'-' if v is None else f'{v:.4f}':>8}")
+    for key, title in (("detection", "detection, raw boxes"), ("detection_filtered", "detection, plausible boxes")):
+        if key not in results:
+            continue
+        d = results[key]
+        op = d["at_threshold"]
+
+        def pct(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        lines.append(f"{title} ({d['images']} images, {d['detections']} detections): mAP@0.5 {d['map_50']:.4f}  "
+                     f"mAP@0.5:0.95 {d['map_50_95']:.4f}  | at score >= {op['score_threshold']:.2f}: precision "
+                     f"{pct(op['overall']['precision'])} recall {pct(op['overall']['recall'])}  large unmatched "
+                     f"{op['large_unmatched']}")
+        if "suppressed" in d:
+            lines.append("  suppressed (all scores): " + ", ".join(f"{k} {v}" for k, v in d["suppressed"].items()))
+        lines.append(f"  {'class':<14}{'AP50':>8}{'GT boxes':>10}{'precision':>11}{'recall':>8}")
         for name, v in d["per_class_ap50"].items():
-            lines.append(f"  {name:<14}{'-' if v is None else f'{v:.4f}':>8}{d['per_class_gt'][name]:>10}")
+            pc = op["per_class"][name]
+            lines.append(f"  {name:<14}{'-' if v is None else f'{v:.4f}':>8}{d['per_class_gt'][name]:>10}"
+                         f"{pct(pc['precision']):>11}{pct(pc['recall']):>8}")
     if "lanes" in results:
         la = results["lanes"]
         lines.append(f"lanes ({la['images']} images): TuSimple accuracy {la['tusimple_accuracy']:.4f}  "
@@ -75,11 +102,15 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"data path not found: {path}")
         if args.weights:
             loaded = load_checkpoint(args.weights)
+            threshold = args.conf if args.conf is not None else DEFAULT_SCORE_THRESHOLD
         else:
             record = default_weights()
             if record is None:
                 raise UserInputError("no --weights given and no trained weights ship with this version")
             loaded = load_checkpoint(record.path, expected_sha256=record.sha256)
+            threshold = args.conf if args.conf is not None else record.score_threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise UserInputError(f"--conf must be in [0, 1], got {threshold}")
         try:
             reader = open_dataset(kind, path, args.split)
         except (ValueError, FileNotFoundError, OSError) as e:
@@ -87,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
         runner = TorchRunner(loaded.model, device=args.device)
         tasks = ("det", "seg", "lane")
         results = evaluate_reader(runner, loaded.model.config, reader, tasks=tasks, progress=not args.no_progress,
-                                  limit=args.limit)
+                                  limit=args.limit, score_threshold=threshold)
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -67,6 +67,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-veto", action="store_true",
                    help="let the policy act without the rule-based safety veto (the shipped policy relies on it: "
                         "alone it crashes far more often; see docs/models/planner_dqn.md)")
+    p.add_argument("--no-plausibility", action="store_true",
+                   help="keep detections that fail the plausibility checks (no segmentation support, bottom above "
+                        "the horizon, impossible metric size; counted in summary.json under 'plausibility')")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --output after the last frame in its frames.jsonl; the video "
                         "continues in annotated.partN.mp4 (and --mcap-out in FILE.partN.mcap when FILE exists)")
@@ -155,14 +158,16 @@ def _load_policy(args: argparse.Namespace) -> Any:
 
 
 def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, policy: Any,
-                 conf: float) -> tuple[Any, float]:
-    """distances (with --camera) -> tracking -> planning as one per-frame callable, and the score the
-    postprocessor must decode down to for the tracker.
+                 conf: float, seg_classes: tuple[str, ...]) -> tuple[Any, float]:
+    """plausibility -> distances (with --camera) -> tracking -> planning as one per-frame callable, and the
+    score the postprocessor must decode down to for the tracker.
 
-    Ground positions for tracks and the planner use the --camera mounting, else the lane stage's default
-    mounting (summary.json says which); ``distance_m`` stays tied to --camera.
+    Ground positions for tracks, the plausibility filter's geometry and the planner use the --camera
+    mounting, else the lane stage's default mounting (summary.json says which); ``distance_m`` stays tied to
+    --camera.
     """
     from perception.geometry import make_enricher
+    from perception.postprocess.plausibility import PlausibilityFilter
     from perception.stages import FrameStages
     from perception.tracking import TrackingStage
 
@@ -172,12 +177,15 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
     elif lanes is not None and hasattr(lanes, "lane_cam"):
         ground_camera, ground_source = lanes.lane_cam.camera, lanes.lane_cam.geometry
     tracking = TrackingStage(conf, ground_camera, ground_source=ground_source)
+    plausibility = None if args.no_plausibility else PlausibilityFilter(seg_classes, ground_camera,
+                                                                        geometry_source=ground_source)
     planning = None
     if policy is not None:
         from perception.planning.stage import PlanningStage
 
         planning = PlanningStage(policy, veto=None if args.no_veto else "policy", ego_speed_mps=args.ego_speed_mps)
-    stages = FrameStages([("distances", make_enricher(camera, pre)), ("tracking", tracking), ("planning", planning)])
+    stages = FrameStages([("plausibility", plausibility), ("distances", make_enricher(camera, pre)),
+                          ("tracking", tracking), ("planning", planning)])
     return stages, tracking.decode_threshold
 
 
@@ -249,7 +257,7 @@ def main(args: argparse.Namespace) -> int:
     if conf is None:
         conf = weights_info.get("score_threshold", 0.3) if isinstance(weights_info, dict) else 0.3
     # The classical lane finder replaces the lane head's lines: skip decoding them.
-    stages, decode_threshold = _make_stages(args, camera, pre, lanes, policy, conf)
+    stages, decode_threshold = _make_stages(args, camera, pre, lanes, policy, conf, cfg.seg_classes)
     # The tracker reads boxes down to its low threshold (ByteTrack); it keeps weaker boxes only inside tracks.
     post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=decode_threshold),
                          decode_lane_head=args.lanes != "classical")
