@@ -61,7 +61,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--planner", choices=("on", "off"), default="on",
                    help="behaviour planner on tracked vehicles and lanes (plan in frames.jsonl and the HUD)")
     p.add_argument("--planner-policy", metavar="FILE", default=None,
-                   help="policy.pt from perception.planning.train (default: the shipped policy)")
+                   help="policy.pt from perception.planning.sim.train, or the default policy's name (the default)")
     p.add_argument("--ego-speed-mps", type=float, default=25.0,
                    help="ego speed the planner assumes (a video carries no speed)")
     p.add_argument("--no-veto", action="store_true",
