@@ -1,10 +1,11 @@
-"""Main job: run the multi-task network over a video, an image folder or a driving log.
+"""Main job: run the multi-task network over a video, images or a driving log.
 
-    python -m perception.run --video PATH [--output DIR] [--weights FILE] [--camera FILE]
+    python -m perception.run --source PATH [--output DIR] [--weights FILE] [--camera FILE]
                              [--backend torch|onnxruntime|tensorrt] [--device cpu|cuda] [--max-frames N] [--no-video]
                              [--topic TOPIC] [--mcap-out FILE] [--resume]
 
-PATH: a video, an image folder, an MCAP file, a ROS 1 ``.bag`` or a ROS 2 bag folder.
+PATH (``--video`` is the older name of ``--source``): a video, one image, an image folder (``--recursive``
+for its sub-folders), a quoted glob of images, an MCAP file, a ROS 1 ``.bag`` or a ROS 2 bag folder.
 Writes ``annotated.mp4``, ``frames.jsonl`` and ``summary.json`` into DIR (default ``runs/<input stem>``),
 and with ``--mcap-out`` an MCAP file for Foxglove Studio. ``--resume`` continues an interrupted run in DIR.
 Exit codes: 0 success (damaged input included, with a warning), 2 bad input (one line on stderr),
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,10 @@ UNTRAINED_EXPORT_WARNING = ("warning: {path} holds UNTRAINED weights (exported w
 def get_args_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(prog="python -m perception.run", description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--video", required=True, metavar="PATH",
-                   help="video file, folder of images, or driving log (.mcap, .bag, ROS 2 bag folder)")
+    p.add_argument("--source", "--video", dest="video", required=True, metavar="PATH",
+                   help="video file, image, folder of images, quoted glob of images ('drive/*.jpg'), or driving "
+                        "log (.mcap, .bag, ROS 2 bag folder); --video is the older name")
+    p.add_argument("--recursive", action="store_true", help="with a folder: also the images in its sub-folders")
     p.add_argument("--output", metavar="DIR", default=None,
                    help="output folder (default: runs/<input stem>, numbered when it exists)")
     p.add_argument("--weights", metavar="FILE", default=None,
@@ -76,8 +80,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _input_stem(source: str) -> str:
+    """A folder name for an input: its file stem, with glob characters and other odd ones replaced."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source.rstrip("/")).stem).strip("_.")
+    return stem or "run"
+
+
 def _default_output_dir(video: str) -> Path:
-    stem = Path(video.rstrip("/")).stem or "run"
+    stem = _input_stem(video)
     base = Path("runs") / stem
     candidate, n = base, 2
     while candidate.exists() and any(candidate.iterdir()):
@@ -209,7 +219,8 @@ def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any) -> Any:
     needs_pitch = args.lanes != "off" and (camera is None or not camera.mounting_known)
     try:
         return make_lane_enricher(camera, (source.info.width_px, source.info.height_px), args.lanes,
-                                  first_frames(open_source(args.video, fps=args.fps, topic=args.topic))
+                                  first_frames(open_source(args.video, fps=args.fps, topic=args.topic,
+                                                           recursive=args.recursive))
                                   if needs_pitch else None)
     except CalibrationError as e:
         raise UserInputError(f"lane tracking cannot use this camera: {e}") from None
@@ -229,13 +240,13 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"--max-frames must be positive, got {args.max_frames}")
         if args.conf is not None and not 0.0 <= args.conf <= 1.0:
             raise UserInputError(f"--conf must be in [0, 1], got {args.conf}")
-        source = open_source(args.video, fps=args.fps, topic=args.topic)
+        source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
         camera = _load_camera(args.camera)
         model, weights_info, warning = _load_model(args)
         if args.output:
             out_dir = Path(args.output)
         elif args.resume:  # the run to resume is in the unnumbered default folder
-            out_dir = Path("runs") / (Path(args.video.rstrip("/")).stem or "run")
+            out_dir = Path("runs") / _input_stem(args.video)
         else:
             out_dir = _default_output_dir(args.video)
         resume, video_name, mcap_out = _resume_setup(args, out_dir)

@@ -1,4 +1,4 @@
-"""A folder of still images, read in sorted file-name order."""
+"""Still images as a frame source: a folder (sorted by file name, optionally recursive), a glob or one image."""
 
 from __future__ import annotations
 
@@ -13,33 +13,29 @@ from perception.sources.frame import FailedFrame, Frame, SourceInfo
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class ImageFolderSource:
-    """Every image in a folder (not recursive), sorted by file name.
+class ImageListSource:
+    """Still images in a given order: a folder's images, a glob's matches or one image.
 
-    Image folders carry no clock, so ``timestamp_s = index / fps`` with an assumed ``fps``
-    (default 10, set by ``--fps``); ``SourceInfo.extra["fps_assumed"]`` says so. A file that
-    fails to decode becomes a ``FailedFrame``.
+    Stills carry no clock, so ``timestamp_s = index / fps`` with an assumed ``fps`` (default 10, set by
+    ``--fps``); ``SourceInfo.extra["fps_assumed"]`` says so. A file that fails to decode becomes a
+    ``FailedFrame``. ``SourceInfo`` has the first decodable image's size.
     """
 
-    def __init__(self, path: str | Path, fps: float = 10.0):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise UserInputError(f"image folder not found: {self.path}")
-        self.files = sorted(p for p in self.path.iterdir()
-                            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    def __init__(self, files: list[Path], *, label: str, fps: float = 10.0):
+        self.files = list(files)
         if not self.files:
-            raise UserInputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder {self.path}")
+            raise UserInputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {label}")
+        if fps <= 0:
+            raise UserInputError(f"--fps must be positive, got {fps}")
         first = None
         for f in self.files:
             first = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if first is not None:
                 break
         if first is None:
-            raise UserInputError(f"none of the {len(self.files)} images in {self.path} can be decoded")
-        if fps <= 0:
-            raise UserInputError(f"--fps must be positive, got {fps}")
+            raise UserInputError(f"none of the {len(self.files)} images in {label} can be decoded")
         self.info = SourceInfo(
-            path=str(self.path), kind="images", fps=float(fps), frame_count=len(self.files),
+            path=label, kind="images", fps=float(fps), frame_count=len(self.files),
             width_px=int(first.shape[1]), height_px=int(first.shape[0]),
             extra={"fps_assumed": True},
         )
@@ -56,3 +52,26 @@ class ImageFolderSource:
 
     def close(self) -> None:
         pass
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def image_folder_source(path: str | Path, *, fps: float = 10.0, recursive: bool = False) -> ImageListSource:
+    """Every image in a folder (``recursive``: and its sub-folders), sorted by relative path."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserInputError(f"image folder not found: {root}")
+    files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir()) if is_image_file(p))
+    return ImageListSource(files, label=f"folder {root}", fps=fps)
+
+
+def image_glob_source(pattern: str, *, fps: float = 10.0) -> ImageListSource:
+    """The images matching a glob pattern (``**`` spans folders), sorted by path."""
+    import glob
+
+    files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if is_image_file(Path(p)))
+    if not files:
+        raise UserInputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) match {pattern!r}")
+    return ImageListSource(files, label=pattern, fps=fps)
