@@ -232,5 +232,10 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console-script entry point."""
     raise SystemExit(main(get_args_parser().parse_args()))
+
+
+if __name__ == "__main__":
+    cli()
