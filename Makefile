@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	@test -f $(DEMO_VIDEO) || $(PY) -m perception.tools.synthetic_clip --output $(DEMO_VIDEO)
-	$(PY) -m perception.run --video $(DEMO_VIDEO) --output runs/demo
+	$(PY) -m perception.run --source $(DEMO_VIDEO) --output runs/demo
 
 test: setup
 	$(PY) -m pytest -q
