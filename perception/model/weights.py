@@ -49,19 +49,21 @@ class WeightsRecord:
         return WEIGHTS_DIR / self.file_name
 
 
-# Weights shipped with the package, by name (see MODEL_CARD.md for data, command and metrics). Superseded weights
-# are not shipped: multitask_lite_cpu60 (the start of finetune_cpu.yaml) lives in perception/training/weights/.
+# Weights shipped with the package, by name (card: docs/models/multitask_lite.md, data, command and metrics).
+# Superseded weights are not shipped; they live in perception/training/weights/ as the start points of the
+# fine-tuning configs: multitask_lite_cpu60 (finetune_cpu.yaml) and multitask_lite_cpu120 (generalise_cpu.yaml).
 PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
-    "multitask_lite_cpu120": WeightsRecord(
-        name="multitask_lite_cpu120",
-        file_name="multitask_lite_cpu120-84513804.pt",
-        sha256="845138044cfe25bea1894781bef2c780649e3e68dbfa5d8926e5d45fdd66ccb9",
-        metrics={"camvid_val_miou": 0.5694, "camvid_val_road_iou": 0.9154, "apollo_val_ap50": 0.1629,
-                 "apollo_val_car_ap50": 0.4625},
+    "multitask_lite_v2": WeightsRecord(
+        name="multitask_lite_v2",
+        file_name="multitask_lite_v2-07a743b7.pt",
+        sha256="07a743b779a2b1e316076ee3155e3138fc1aac54ef569f6e48083a732bc7ae14",
+        metrics={"camvid_val_miou": 0.4590, "cityscapes_val_miou": 0.5067, "idd_val_coarse_miou": 0.4340,
+                 "apollo_val_ap50": 0.1207, "apollo_val_car_ap50": 0.3683, "kitti_val_ap50": 0.2102,
+                 "kitti_val_car_ap50": 0.5682, "kitti_yolo_val_ap50": 0.2190},
         score_threshold=0.45,
     ),
 }
-DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_cpu120"
+DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_v2"
 
 
 @dataclass(frozen=True)
