@@ -68,7 +68,7 @@ class PlausibilityConfig:
     size_slack: float = 1.25            # metric sizes may exceed OBJECT_SIZE_RANGES_M by this factor
     seg_check_min_area_frac: float = 0.02  # only boxes covering at least this share of the image are checked
     seg_min_support_frac: float = 0.10  # ...and need this share of their pixels in a supporting class (about
-    #   4 % of labelled boxes that large fall below it on the Apollo / KITTI training frames, mostly trucks)
+    #   4 % of labelled boxes that large fall below it on the Apollo / KITTI training frames, half of them trucks)
 
 
 class PlausibilityFilter:
