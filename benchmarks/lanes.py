@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from calibration import default_camera  # noqa: E402
 from perception.backends.torch_runner import TorchRunner  # noqa: E402
+from perception.cli import OneLineArgumentParser  # noqa: E402
 from perception.lanes import detect_image_lanes, make_lane_stage  # noqa: E402
 from perception.lanes.metrics import run_stage, synthetic_errors, tusimple_accuracy, video_stats  # noqa: E402
 from perception.lanes.synthetic import drive, fade  # noqa: E402
@@ -53,7 +54,7 @@ DATA = REPO.parent / "shared" / "data"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python benchmarks/lanes.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default=None, help="network checkpoint (or perception.train last.pt) for the "
                                                    "network source; without it only the classical source runs")
     p.add_argument("--data", default=str(DATA), help="the shared data folder")

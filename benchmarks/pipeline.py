@@ -12,7 +12,6 @@ Numbers depend on the machine; the JSON records the CPU count, thread setting an
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from perception.backends.onnx_export import export_onnx  # noqa: E402
 from perception.backends.onnxruntime_runner import OnnxRuntimeRunner  # noqa: E402
 from perception.backends.torch_runner import TorchRunner  # noqa: E402
+from perception.cli import OneLineArgumentParser  # noqa: E402
 from perception.model import build_multitask_lite, default_weights, load_checkpoint  # noqa: E402
 from perception.pipeline import PipelineOutputs, run_pipeline  # noqa: E402
 from perception.postprocess import Postprocessor  # noqa: E402
@@ -58,7 +58,7 @@ def network_latency(runner, size_wh, iters: int, warmup: int = 10) -> dict[str, 
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python benchmarks/pipeline.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--video", default=str(DEFAULT_CLIP))
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--backends", default="torch,onnxruntime")

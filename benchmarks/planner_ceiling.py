@@ -34,6 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from perception.cli import OneLineArgumentParser  # noqa: E402
 from perception.planning.sim.teacher import action_scores, best_action, episode_summary  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def run_episodes(job: tuple[list[int], int, str, int, float | None, bool]) -> li
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python benchmarks/planner_ceiling.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=30)
     p.add_argument("--seed", type=int, default=20_000, help="first episode seed (development seeds)")
     p.add_argument("--horizon", type=int, default=4, help="roll-out length in decisions (1 s each)")

@@ -14,7 +14,6 @@ The pipeline has no queues between stages: each frame goes through every stage b
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -30,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from perception.cli import OneLineArgumentParser  # noqa: E402
 from perception.sources import FailedFrame, Frame, SourceInfo, open_source  # noqa: E402
 
 DEFAULT_CLIP = REPO.parent / "shared" / "data" / "udacity_lanelines_p1" / "solidWhiteRight.mp4"
@@ -118,7 +118,7 @@ def _runner(backend: str, model, tmp: Path, threads: int):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python benchmarks/soak.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--video", default=str(DEFAULT_CLIP))
     p.add_argument("--frames", type=int, default=3000, help="frames to process (the clip is looped)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing for deploy.export and deploy.benchmark: one-line errors, exit code 2."""
+"""Shared CLI plumbing for every command: one-line errors for bad flags and input, exit code 2."""
 
 from __future__ import annotations
 
