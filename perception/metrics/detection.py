@@ -79,23 +79,25 @@ class DetectionEvaluator:
                 "detections": len(self.dt)}
 
 
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas (N, M) of xywh boxes a (N, 4) and b (M, 4)."""
+    a_x2, a_y2 = a[:, None, 0] + a[:, None, 2], a[:, None, 1] + a[:, None, 3]   # (N, 1)
+    b_x2, b_y2 = b[None, :, 0] + b[None, :, 2], b[None, :, 1] + b[None, :, 3]   # (1, M)
+    iw = np.minimum(a_x2, b_x2) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a_y2, b_y2) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return iw.clip(0) * ih.clip(0)
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (N, M) of xywh boxes a (N, 4) and b (M, 4)."""
-    ax2, ay2, bx2, by2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = (np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
-    ih = (np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
-    inter = iw * ih
+    inter = _intersection(a, b)
     union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
     return inter / np.maximum(union, 1e-9)
 
 
 def _ioa(a: np.ndarray, regions: np.ndarray) -> np.ndarray:
     """Share (N, M) of each xywh box a covered by each xywh region."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    rx2, ry2 = regions[:, 0] + regions[:, 2], regions[:, 1] + regions[:, 3]
-    iw = (np.minimum(ax2[:, None], rx2[None]) - np.maximum(a[:, None, 0], regions[None, :, 0])).clip(0)
-    ih = (np.minimum(ay2[:, None], ry2[None]) - np.maximum(a[:, None, 1], regions[None, :, 1])).clip(0)
-    return iw * ih / np.maximum((a[:, 2] * a[:, 3])[:, None], 1e-9)
+    return _intersection(a, regions) / np.maximum((a[:, 2] * a[:, 3])[:, None], 1e-9)
 
 
 def operating_point(ev: DetectionEvaluator, score_threshold: float, *, iou: float = 0.5,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.ground import horizon_v_px
+from calibration.ground import horizon_line
 from perception.results import FrameResult
 
 REASONS = ("above_horizon", "too_large", "no_segmentation_support")
@@ -89,6 +89,7 @@ class PlausibilityFilter:
         self.geometry_source = geometry_source or ("camera_file" if self.camera is not None else "none")
         self.suppressed = {r: 0 for r in REASONS}
         self.checked = 0
+        self._horizons: dict[int, tuple[float, float, float]] = {}  # image height -> horizon line
         self._support_ids = {det: np.array([self.seg_classes.index(s) for s in segs if s in self.seg_classes])
                              for det, segs in SUPPORTING_SEG_CLASSES.items()}
 
@@ -137,13 +138,20 @@ class PlausibilityFilter:
                 "size_slack": c.size_slack}
 
     def _geometry(self, boxes: np.ndarray, h_img: int) -> np.ndarray:
-        """(N, 2): horizon row below each box's bottom centre and the camera's height scaled to this image."""
-        cam = self.camera
-        if cam.height_px != h_img:  # same camera at another resolution (keeps the aspect ratio)
-            cam = cam.scaled_to(int(round(cam.width_px * h_img / cam.height_px)), h_img)
+        """(N, 2): horizon row below each box's bottom centre and the camera's height above the road."""
+        a, b, c = self._horizon_for_height(h_img)
         u = (boxes[:, 0] + boxes[:, 2]) / 2.0
-        v_horizon = np.atleast_1d(horizon_v_px(cam, u))
-        return np.column_stack([v_horizon, np.full(len(boxes), cam.height_m)])
+        return np.column_stack([-(a * u + c) / b, np.full(len(boxes), self.camera.height_m)])
+
+    def _horizon_for_height(self, h_img: int) -> tuple[float, float, float]:
+        """The horizon line ``a*u + b*v + c = 0`` for images ``h_img`` rows high, computed once per size (the
+        camera at another resolution with the same aspect ratio)."""
+        if h_img not in self._horizons:
+            cam = self.camera
+            if cam.height_px != h_img:
+                cam = cam.scaled_to(int(round(cam.width_px * h_img / cam.height_px)), h_img)
+            self._horizons[h_img] = tuple(float(x) for x in horizon_line(cam))
+        return self._horizons[h_img]
 
     def _geometric_reason(self, label: str, box: np.ndarray, v_horizon: float, cam_height_m: float,
                           h_img: int) -> str | None:
