@@ -28,7 +28,8 @@ from perception.sinks.files import write_json_atomic
 from perception.training.config import load_train_config
 from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
 from perception.training.engine import headline, train_one_epoch, validate
-from perception.training.losses import LossWeights, log_inverse_class_weights
+from perception.training.ema import ModelEMA
+from perception.training.losses import COARSE_LABEL_OFFSET, LossWeights, log_inverse_class_weights
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -64,7 +65,7 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("total", "det_cls", "det_box", "det_ctr", "seg", "lane"):
+    for key in ("total", "det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane"):
         if f"loss_{key}" in history[0]:
             axes[0].plot(epochs, [h[f"loss_{key}"] for h in history], label=key)
     axes[0].set_xlabel("epoch")
@@ -83,6 +84,25 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _coarse_groups(samples: list, seg_classes: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    """Fine class indices inside each IDD coarse class, when some training mask carries coarse labels."""
+    import numpy as np
+
+    if not any(s.seg_mask is not None and np.any((s.seg_mask >= COARSE_LABEL_OFFSET) & (s.seg_mask != 255))
+               for s in samples):
+        return ()
+    from datasets.idd import FINE_TO_COARSE, IDD_COARSE_CLASSES
+
+    groups = tuple(tuple(i for i, name in enumerate(seg_classes) if FINE_TO_COARSE.get(name) == coarse)
+                   for coarse in IDD_COARSE_CLASSES)
+    empty = [c for c, g in zip(IDD_COARSE_CLASSES, groups) if not g]
+    if empty:
+        raise ConfigError(f"coarse classes {empty} contain none of the segmentation classes {list(seg_classes)}")
+    print("coarse labels: " + "; ".join(f"{c} = {'+'.join(seg_classes[i] for i in g)}"
+                                        for c, g in zip(IDD_COARSE_CLASSES, groups)), file=sys.stderr)
+    return groups
 
 
 def main(args: argparse.Namespace) -> int:
@@ -180,7 +200,14 @@ def main(args: argparse.Namespace) -> int:
                                               len(cfg.model.seg_classes))
         print("segmentation class weights: " + ", ".join(
             f"{n} {w:.2f}" for n, w in zip(cfg.model.seg_classes, seg_class)), file=sys.stderr)
-    weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight, seg_class)
+    weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight, seg_class,
+                          _coarse_groups(samples, cfg.model.seg_classes))
+    ema = None
+    if cfg.ema_decay:
+        ema = ModelEMA(model, cfg.ema_decay)
+        if state is not None and "ema" in state:
+            ema.module.load_state_dict(state["ema"])
+            ema.updates = int(state["ema_updates"])
     command = "python -m perception.train " + " ".join(sys.argv[1:])
     t_train = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
     try:
@@ -190,25 +217,29 @@ def main(args: argparse.Namespace) -> int:
             loader = torch.utils.data.DataLoader(trainset, batch_size=cfg.batch_size, shuffle=True, generator=g,
                                                  drop_last=True, collate_fn=collate, num_workers=cfg.workers)
             losses = train_one_epoch(model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,
-                                     max_steps=steps_per_epoch, progress=not args.no_progress)
+                                     max_steps=steps_per_epoch, progress=not args.no_progress, ema=ema)
+            shipped = ema.module if ema is not None else model  # the weights validated and saved
             row: dict[str, Any] = {"epoch": epoch, **{f"loss_{k}": round(v, 5) for k, v in losses.items()}}
             metrics = None
             if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
-                metrics = validate(model, val_readers, cfg.device)
+                metrics = validate(shipped, val_readers, cfg.device)
                 row.update({f"val_{k}": round(v, 4) for k, v in headline(metrics).items()})
                 score = sum(headline(metrics).values())
                 if score > best_score:
                     best_score = score
-                    save_checkpoint(model.cpu(), out / "best.pt", metadata={
+                    save_checkpoint(shipped.cpu(), out / "best.pt", metadata={
                         "epoch": epoch, "val_split": cfg.val_split, "val_data": list(cfg.val_data),
                         "train_data": list(cfg.train_data), "metrics": metrics, "command": command})
-                    model.to(cfg.device)
+                    shipped.to(cfg.device)
                     write_json_atomic(out / "best_metrics.json", {"epoch": epoch, **metrics})
             row["wall_time_s"] = round(time.perf_counter() - t_train, 1)
             history.append(row)
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                        "best_score": best_score, "config": config_to_dict(cfg)}, out / "last.pt.tmp")
+            resume_state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+                            "best_score": best_score, "config": config_to_dict(cfg)}
+            if ema is not None:
+                resume_state.update(ema=ema.module.state_dict(), ema_updates=ema.updates)
+            torch.save(resume_state, out / "last.pt.tmp")
             (out / "last.pt.tmp").replace(out / "last.pt")
             with open(out / "history.csv", "w", newline="") as f:
                 keys = sorted({k for h in history for k in h}, key=lambda k: (k != "epoch", k))
@@ -218,11 +249,11 @@ def main(args: argparse.Namespace) -> int:
             _plot_curves(history, out / "curves.png")
             print(json.dumps(row), file=sys.stderr)
             if epoch == cfg.epochs:
-                save_checkpoint(model.cpu(), out / "final.pt", metadata={
+                save_checkpoint(shipped.cpu(), out / "final.pt", metadata={
                     "epoch": epoch, "val_split": cfg.val_split, "val_data": list(cfg.val_data),
                     "train_data": list(cfg.train_data), "metrics": metrics, "command": command,
-                    "wall_time_s": row["wall_time_s"]})
-                model.to(cfg.device)
+                    "wall_time_s": row["wall_time_s"], "ema_decay": cfg.ema_decay})
+                shipped.to(cfg.device)
     except KeyboardInterrupt:
         print(f"interrupted: {out / 'last.pt'} holds the last finished epoch; continue with --resume", file=sys.stderr)
         return 130

@@ -37,6 +37,7 @@ class TrainConfig:
     seg_weight: float = 1.0                      # loss weight of the segmentation head
     seg_class_balance: str = "none"              # none | log_inverse: per-class CE weights 1/ln(1.02 + p_class)
     lane_weight: float = 1.0                     # loss weight of the lane head
+    ema_decay: float = 0.0                       # EMA of weights (e.g. 0.999), validated and shipped; 0 = off
     seed: int = 0                                # seeds model init, shuffling and augmentation
     init_weights: str = ""                       # start from this checkpoint's weights (fine-tuning); "" = random
     device: str = "cpu"                          # cpu, cuda, cuda:N
@@ -62,6 +63,8 @@ class TrainConfig:
         if self.seg_class_balance not in SEG_CLASS_BALANCE:
             raise ConfigError(f"seg_class_balance must be one of {', '.join(SEG_CLASS_BALANCE)}, "
                               f"not {self.seg_class_balance!r}")
+        if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):
+            raise ConfigError(f"ema_decay must be 0 (off) or in (0, 1), not {self.ema_decay}")
         if self.epochs <= 0 or self.batch_size <= 0:
             raise ConfigError("epochs and batch_size must be positive")
 

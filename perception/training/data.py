@@ -16,6 +16,7 @@ from datasets import Sample, open_dataset
 from datasets.transforms import Augment, AugmentConfig, letterbox
 from perception.errors import UserInputError
 from perception.model.heads import DetectionHead
+from perception.training.losses import COARSE_LABEL_OFFSET
 from perception.training.targets import fcos_targets
 
 MIN_VISIBLE_FRACTION = 0.3  # a box cut by the crop keeping less of its area becomes an ignore region
@@ -29,14 +30,32 @@ def parse_data_spec(spec: str) -> tuple[str, str]:
     return kind, path
 
 
+def with_coarse_labels(sample: Sample) -> Sample:
+    """A sample whose ``meta["coarse_mask"]`` (e.g. IDD-Lite) becomes its training ``seg_mask``.
+
+    Coarse index k is stored as ``COARSE_LABEL_OFFSET + k`` (255 stays ignore), so letterbox, augmentation and
+    crops move it like any mask and the loss scores it through ``LossWeights.coarse_groups``. Such masks
+    exist only inside training; a sample that already has a fine mask is returned unchanged.
+    """
+    coarse = sample.meta.get("coarse_mask")
+    if coarse is None or sample.seg_mask is not None:
+        return sample
+    mask = np.where(coarse == 255, 255, coarse.astype(np.int32) + COARSE_LABEL_OFFSET).astype(np.uint8)
+    meta = {k: v for k, v in sample.meta.items() if k != "coarse_mask"}
+    return sample.replace(seg_mask=mask, meta=meta)
+
+
 def load_letterboxed(spec: str, split: str, net_wh: tuple[int, int]) -> list[Sample]:
-    """Read every sample of one dataset split and letterbox it to the network size (kept in memory)."""
+    """Read every sample of one dataset split and letterbox it to the network size (kept in memory).
+
+    Coarse masks (IDD-Lite) become training masks first (``with_coarse_labels``).
+    """
     kind, path = parse_data_spec(spec)
     try:
         reader = open_dataset(kind, path, split)
     except (ValueError, FileNotFoundError, OSError) as e:
         raise UserInputError(f"cannot open {spec} split {split!r}: {e}") from None
-    return [letterbox(reader[i], net_wh)[0] for i in range(len(reader))]
+    return [letterbox(with_coarse_labels(reader[i]), net_wh)[0] for i in range(len(reader))]
 
 
 def _crop(sample: Sample, x0: int, y0: int, cw: int, ch: int) -> Sample:

@@ -15,8 +15,8 @@ from perception.training.losses import LossWeights, multitask_loss
 
 def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
                     device: str, weights: LossWeights, *, epoch: int, max_steps: int = 0,
-                    progress: bool = True) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of each loss term."""
+                    progress: bool = True, ema: Any = None) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of each loss term. ``ema`` (ModelEMA) follows every step."""
     from tqdm import tqdm
 
     model.train()
@@ -38,6 +38,8 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update(model)
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         steps += 1

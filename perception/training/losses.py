@@ -17,6 +17,29 @@ class LossWeights:
     seg: float = 1.0   # cross-entropy over semantic classes (ignore index 255)
     lane: float = 1.0  # BCE on the lane-line mask
     seg_class: tuple[float, ...] = ()  # per-class cross-entropy weights (empty = unweighted)
+    # coarse labels: coarse_groups[k] lists the fine class indices inside coarse class k (empty = none used)
+    coarse_groups: tuple[tuple[int, ...], ...] = ()
+
+
+# seg_mask values from COARSE_LABEL_OFFSET up (and below 255) are coarse-class labels: value - offset = index
+# into LossWeights.coarse_groups. Only training builds such masks (perception/training/data.py).
+COARSE_LABEL_OFFSET = 128
+
+
+def coarse_log_likelihood(logits: torch.Tensor, coarse: torch.Tensor,
+                          groups: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """Mean of ``-log sum_{c in group} p_c`` over pixels with a coarse label.
+
+    ``logits`` (N, C) fine-class logits of the labelled pixels; ``coarse`` (N,) coarse index of each. The
+    network still predicts fine classes; a coarse label only says which group their probability belongs to.
+    """
+    log_p = torch.log_softmax(logits, dim=1)                                      # (N, C)
+    member = torch.zeros(len(groups), logits.shape[1], dtype=torch.bool, device=logits.device)
+    for k, group in enumerate(groups):
+        member[k, list(group)] = True
+    masked = log_p.unsqueeze(1).masked_fill(~member.unsqueeze(0), float("-inf"))  # (N, K, C)
+    group_log_p = torch.logsumexp(masked, dim=2)                                  # (N, K)
+    return -group_log_p.gather(1, coarse.long().unsqueeze(1)).mean()
 
 
 def log_inverse_class_weights(masks: list, num_classes: int, c: float = 1.02) -> tuple[float, ...]:
@@ -29,7 +52,7 @@ def log_inverse_class_weights(masks: list, num_classes: int, c: float = 1.02) ->
 
     counts = np.zeros(num_classes, dtype=np.float64)
     for m in masks:
-        valid = m[m != 255]
+        valid = m[m < num_classes]  # drops 255 (ignore) and coarse labels
         counts += np.bincount(valid.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
     if counts.sum() == 0:
         return tuple([1.0] * num_classes)
@@ -41,14 +64,15 @@ def log_inverse_class_weights(masks: list, num_classes: int, c: float = 1.02) ->
 
 def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                    weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
-    """Return {"total", "det_cls", "det_box", "det_ctr", "seg", "lane"} (scalars).
+    """Return {"total", "det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane"} (scalars).
 
     ``batch`` holds, for B images: ``has_det``/``has_seg``/``has_lane`` (B,) bools; ``cls_target`` (B, A),
-    ``box_target`` (B, A, 4), ``ctr_target`` (B, A); ``seg_mask`` (B, H, W) long (255 = ignore);
+    ``box_target`` (B, A, 4), ``ctr_target`` (B, A); ``seg_mask`` (B, H, W) long (255 = ignore, values from
+    ``COARSE_LABEL_OFFSET`` = coarse labels scored through ``weights.coarse_groups``);
     ``lane_mask`` (B, 1, H/4, W/4) float. A task whose samples are all unlabelled adds 0.
     """
     zero = out["seg_logits"].sum() * 0.0
-    losses = {k: zero for k in ("det_cls", "det_box", "det_ctr", "seg", "lane")}
+    losses = {k: zero for k in ("det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane")}
     has_det = batch["has_det"]
     if has_det.any():
         cls_logits = out["det_cls_logits"][has_det]                       # (b, A, C)
@@ -71,14 +95,20 @@ def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         logits = out["seg_logits"][has_seg]
         target = batch["seg_mask"][has_seg]
         logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
-        if (target != 255).any():
+        coarse = (target >= COARSE_LABEL_OFFSET) & (target != 255)
+        fine_target = target.masked_fill(coarse, 255)
+        if (fine_target != 255).any():
             cw = torch.tensor(weights.seg_class, dtype=logits.dtype, device=logits.device) if weights.seg_class else None
-            losses["seg"] = F.cross_entropy(logits, target, weight=cw, ignore_index=255)
+            losses["seg"] = F.cross_entropy(logits, fine_target, weight=cw, ignore_index=255)
+        if weights.coarse_groups and coarse.any():
+            pix = logits.permute(0, 2, 3, 1)[coarse]                              # (N, C)
+            losses["seg_coarse"] = coarse_log_likelihood(pix, target[coarse] - COARSE_LABEL_OFFSET,
+                                                         weights.coarse_groups)
     has_lane = batch["has_lane"]
     if has_lane.any():
         logits = out["lane_logits"][has_lane]
         target = batch["lane_mask"][has_lane]
         losses["lane"] = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(10.0))
     losses["total"] = (weights.det * (losses["det_cls"] + 2.0 * losses["det_box"] + losses["det_ctr"])
-                       + weights.seg * losses["seg"] + weights.lane * losses["lane"])
+                       + weights.seg * (losses["seg"] + losses["seg_coarse"]) + weights.lane * losses["lane"])
     return losses
