@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.cli import OneLineArgumentParser
-from perception.errors import UserInputError
+from perception.errors import ConfigError, UserInputError
 
 DEFAULT_SCORE_THRESHOLD = 0.3  # perception.run's threshold for weights without a record
 KINDS = ("camvid", "apollo", "kitti", "yolo", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane",
@@ -31,6 +31,8 @@ KINDS = ("camvid", "apollo", "kitti", "yolo", "tusimple", "tusimple_lanenet", "b
 def get_args_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(prog="python -m perception.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default=None, help="checkpoint .pt (default: the shipped weights)")
+    p.add_argument("--model", metavar="SIZE", default=None,
+                   help="lite or base: the published weights of this model size (instead of --weights)")
     p.add_argument("--data", required=True, metavar="KIND:PATH")
     p.add_argument("--split", default="val")
     p.add_argument("--output", default=None, help="JSON file (default: runs/eval/<kind>_<split>.json)")
@@ -90,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     from datasets import open_dataset
     from perception.backends.torch_runner import TorchRunner
     from perception.evaluation import evaluate_reader
-    from perception.model import default_weights, load_checkpoint
+    from perception.model import default_weights, load_checkpoint, published_weights
     from perception.sinks.files import write_json_atomic
     from perception.training.data import parse_data_spec
 
@@ -100,11 +102,16 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"unknown dataset kind {kind!r}; expected one of: {', '.join(KINDS)}")
         if not Path(path).exists():
             raise UserInputError(f"data path not found: {path}")
+        if args.weights and args.model:
+            raise UserInputError("give --weights or --model, not both")
         if args.weights:
             loaded = load_checkpoint(args.weights)
             threshold = args.conf if args.conf is not None else DEFAULT_SCORE_THRESHOLD
         else:
-            record = default_weights()
+            try:
+                record = published_weights(args.model) if args.model else default_weights()
+            except ConfigError as e:
+                raise UserInputError(f"--model: {e}") from None
             if record is None:
                 raise UserInputError("no --weights given and no trained weights ship with this version")
             loaded = load_checkpoint(record.path, expected_sha256=record.sha256)

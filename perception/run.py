@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.cli import OneLineArgumentParser
-from perception.errors import UserInputError
+from perception.errors import ConfigError, UserInputError
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
                      "were given with --weights): detections, masks and lanes are meaningless")
@@ -43,6 +43,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="checkpoint (.pt) from perception.train, or from deploy.export: .onnx (--backend "
                         "onnxruntime) or .engine with its .engine.json sidecar (--backend tensorrt)")
     p.add_argument("--weights-sha256", metavar="HEX", default=None, help="expected SHA-256 of --weights")
+    p.add_argument("--model", metavar="SIZE", default=None,
+                   help="lite or base: the published weights of this model size instead of the default (lite)")
     p.add_argument("--camera", metavar="FILE", default=None,
                    help="camera file (OpenCV YAML, ROS camera_info YAML): undistortion and distances")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch")
@@ -119,8 +121,10 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path) -> tuple[Any, str, Pa
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None)."""
     from perception.backends.metadata import is_artifact_path, read_artifact
-    from perception.model import build_multitask_lite, default_weights, load_checkpoint
+    from perception.model import build_multitask_lite, default_weights, load_checkpoint, published_weights
 
+    if args.model is not None and args.weights:
+        raise UserInputError("give --weights or --model, not both")
     if args.weights and is_artifact_path(args.weights):
         art = read_artifact(args.weights)  # exported file: its metadata carries classes and input size
         if args.weights_sha256 and art.sha256 != args.weights_sha256.lower():
@@ -132,10 +136,13 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     if args.weights:
         loaded = load_checkpoint(args.weights, expected_sha256=args.weights_sha256)
         return loaded.model, {"path": loaded.path, "sha256": loaded.sha256, "metadata": loaded.metadata}, None
-    record = default_weights()
+    try:
+        record = published_weights(args.model) if args.model is not None else default_weights()
+    except ConfigError as e:
+        raise UserInputError(f"--model: {e}") from None
     if record is not None:
         loaded = load_checkpoint(record.path, expected_sha256=record.sha256)
-        return loaded.model, {"name": record.name, "path": loaded.path, "sha256": loaded.sha256,
+        return loaded.model, {"name": record.name, "size": record.size, "path": loaded.path, "sha256": loaded.sha256,
                               "score_threshold": record.score_threshold,
                               "metadata": {k: v for k, v in loaded.metadata.items() if k != "metrics"}}, None
     return build_multitask_lite(seed=0), "untrained", UNTRAINED_WARNING

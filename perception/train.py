@@ -17,13 +17,14 @@ import json
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from perception.cli import OneLineArgumentParser
 from perception.config import config_to_dict
 from perception.errors import ConfigError, UserInputError
-from perception.model import MultiTaskNet, load_checkpoint, save_checkpoint
+from perception.model import MODEL_SIZES, MultiTaskNet, load_checkpoint, model_config, save_checkpoint
 from perception.sinks.files import write_json_atomic
 from perception.training.config import load_train_config
 from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
@@ -44,6 +45,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--max-steps-per-epoch", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--model", metavar="SIZE", default=None,
+                   help="lite or base: widths and depths of the network (classes and input size stay the config's)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -86,6 +89,15 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def _with_model_size(cfg: Any, size: str) -> Any:
+    """``cfg`` with the widths and depths of a named model size (``--model``)."""
+    if size not in MODEL_SIZES:
+        raise UserInputError(f"--model must be one of {', '.join(MODEL_SIZES)}, not {size!r}")
+    m = cfg.model
+    return replace(cfg, model=model_config(size, det_classes=m.det_classes, seg_classes=m.seg_classes,
+                                           input_size_wh=m.input_size_wh, mean_rgb=m.mean_rgb, std_rgb=m.std_rgb))
+
+
 def _coarse_groups(samples: list, seg_classes: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
     """Fine class indices inside each IDD coarse class, when some training mask carries coarse labels."""
     import numpy as np
@@ -126,6 +138,8 @@ def main(args: argparse.Namespace) -> int:
             cfg = load_train_config(args.config, {
                 "epochs": args.epochs, "batch_size": args.batch_size, "device": args.device, "workers": args.workers,
                 "threads": args.threads, "max_steps_per_epoch": args.max_steps_per_epoch, "seed": args.seed})
+            if args.model is not None:
+                cfg = _with_model_size(cfg, args.model)
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserInputError(f"device {cfg.device} requested but CUDA is not available")
         # fine-tuning start point: read (hash-checked, weights_only) before the slow data loading

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Default class lists. Training targets (datasets/classes.py) use the same names in the same order.
 DEFAULT_DET_CLASSES = ("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone")
@@ -40,3 +40,31 @@ class ModelConfig:
     def strides(self) -> tuple[int, int, int]:
         """Detection strides (P3, P4, P5) in network pixels."""
         return (8, 16, 32)
+
+
+# Named sizes built from the same parts: only widths and depths differ (like Ultralytics' n/s).
+#  lite: the CPU real-time default (0.35 M parameters);
+#  base: 2-3x wider and twice as deep (3.3 M parameters, about 3x lite's time per frame on a CPU), for a GPU.
+MODEL_SIZES: dict[str, dict] = {
+    "lite": {},
+    "base": {"stem_channels": 32, "stage_channels": (64, 128, 288, 576), "stage_depths": (2, 4, 8, 4),
+             "neck_channels": 256, "head_channels": 192, "head_depth": 3, "dense_channels": 96},
+}
+
+
+def model_config(size: str = "lite", **fields) -> ModelConfig:
+    """The ModelConfig of a named size (``MODEL_SIZES``), with any field overridden by ``fields``."""
+    if size not in MODEL_SIZES:
+        raise ValueError(f"unknown model size {size!r}; expected one of: {', '.join(MODEL_SIZES)}")
+    return replace(ModelConfig(), **{**MODEL_SIZES[size], **fields})
+
+
+def size_of(config: ModelConfig) -> str | None:
+    """The name of the size whose widths and depths ``config`` has (classes and input size may differ)."""
+    for name in MODEL_SIZES:
+        ref = model_config(name)
+        if all(getattr(config, k) == getattr(ref, k) for k in ("stem_channels", "stage_channels", "stage_depths",
+                                                               "neck_channels", "head_channels", "head_depth",
+                                                               "dense_channels")):
+            return name
+    return None

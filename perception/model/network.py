@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from perception.model.backbone import LiteBackbone
-from perception.model.config import ModelConfig
+from perception.model.config import ModelConfig, model_config
 from perception.model.heads import DenseHead, DetectionHead
 from perception.model.neck import LitePAN
 
@@ -59,9 +59,17 @@ class MultiTaskNet(nn.Module):
         return out
 
 
-def build_multitask_lite(*, config: ModelConfig | None = None, seed: int = 0) -> MultiTaskNet:
-    """The default configuration, freshly initialised (deterministically from ``seed``)."""
+def build_model(size: str = "lite", *, config: ModelConfig | None = None, seed: int = 0) -> MultiTaskNet:
+    """A freshly initialised network of a named size (``MODEL_SIZES``), deterministic from ``seed``.
+
+    ``config``, when given, is used as it is (``size`` is then ignored).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = MultiTaskNet(config or ModelConfig())
+        model = MultiTaskNet(config or model_config(size))
     return model.eval()
+
+
+def build_multitask_lite(*, config: ModelConfig | None = None, seed: int = 0) -> MultiTaskNet:
+    """The ``lite`` size, freshly initialised (deterministically from ``seed``)."""
+    return build_model("lite", config=config, seed=seed)

@@ -22,7 +22,7 @@ import torch
 
 from perception.config import config_from_dict, config_to_dict
 from perception.errors import ConfigError, WeightsError
-from perception.model.config import DEFAULT_DET_CLASSES, DEFAULT_SEG_CLASSES, ModelConfig
+from perception.model.config import DEFAULT_DET_CLASSES, DEFAULT_SEG_CLASSES, MODEL_SIZES, ModelConfig
 from perception.model.network import MultiTaskNet
 
 CHECKPOINT_FORMAT = "perception.multitask"
@@ -38,6 +38,7 @@ class WeightsRecord:
     name: str
     file_name: str            # inside perception/weights/
     sha256: str               # full hex digest of the file
+    size: str = "lite"        # model size (perception.model.config.MODEL_SIZES)
     input_size_wh: tuple[int, int] = ModelConfig.input_size_wh  # the network's input (W, H) ...
     det_classes: tuple[str, ...] = DEFAULT_DET_CLASSES             # ... and classes (the defaults unless stated)
     seg_classes: tuple[str, ...] = DEFAULT_SEG_CLASSES
@@ -64,6 +65,8 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
     ),
 }
 DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_v2"
+# Published weights per model size (what --model SIZE loads); a size without an entry has no weights yet.
+WEIGHTS_BY_SIZE: dict[str, str] = {"lite": "multitask_lite_v2"}
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,17 @@ def load_checkpoint(path: str | Path, *, expected_sha256: str | None = None,
 
 
 def default_weights() -> WeightsRecord | None:
-    """The record of the weights ``perception.run`` uses when ``--weights`` is not given."""
+    """The record of the weights ``perception.run`` uses when neither ``--weights`` nor ``--model`` is given."""
     if DEFAULT_WEIGHTS_NAME is None:
         return None
     return PUBLISHED_WEIGHTS[DEFAULT_WEIGHTS_NAME]
+
+
+def published_weights(size: str) -> WeightsRecord:
+    """The published weights of a model size (``--model SIZE``); ConfigError (one line) when there are none."""
+    if size not in MODEL_SIZES:
+        raise ConfigError(f"unknown model size {size!r}; expected one of: {', '.join(MODEL_SIZES)}")
+    if size not in WEIGHTS_BY_SIZE:
+        raise ConfigError(f"no published weights for model size {size} yet: train them with python -m "
+                          f"perception.train --model {size} and pass the result with --weights")
+    return PUBLISHED_WEIGHTS[WEIGHTS_BY_SIZE[size]]
