@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from perception.preprocess.letterbox import PAD_VALUE, LetterboxParams
+
 from .classes import LANE_SIDE_AFTER_HFLIP, SEG_IGNORE_INDEX
 from .lanes import inside_image, order_bottom_to_top
 from .sample import Sample
@@ -164,78 +166,26 @@ class Augment:
                       lanes=new_lanes, lane_sides=sides, source=sample.source, meta=new_meta)
 
 
-@dataclass(frozen=True)
-class Letterbox:
-    """Parameters of a letterbox (aspect-preserving resize + centred padding) from source to network image.
-
-    ``net = src * scale + pad`` for box (edge) coordinates; lane points (pixel centres) use
-    ``net = (src + 0.5) * scale - 0.5 + pad``.
-    """
-
-    src_wh: tuple[int, int]  # source image (W, H)
-    net_wh: tuple[int, int]  # network input (W, H)
-    scale_xy: tuple[float, float]  # resized size / source size, per axis (equal up to rounding)
-    pad_xy: tuple[int, int]  # left and top padding, pixels
-    resized_wh: tuple[int, int]  # size of the image content inside the padding
-
-    def boxes_net_from_src(self, boxes_xyxy: np.ndarray) -> np.ndarray:
-        b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4).copy()
-        b[:, 0::2] = b[:, 0::2] * self.scale_xy[0] + self.pad_xy[0]
-        b[:, 1::2] = b[:, 1::2] * self.scale_xy[1] + self.pad_xy[1]
-        return b
-
-    def boxes_src_from_net(self, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """Network-image boxes back to source pixels, clipped to the source image."""
-        b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4).copy()
-        b[:, 0::2] = np.clip((b[:, 0::2] - self.pad_xy[0]) / self.scale_xy[0], 0, self.src_wh[0])
-        b[:, 1::2] = np.clip((b[:, 1::2] - self.pad_xy[1]) / self.scale_xy[1], 0, self.src_wh[1])
-        return b
-
-    def points_net_from_src(self, points_xy: np.ndarray) -> np.ndarray:
-        p = np.asarray(points_xy, np.float32).reshape(-1, 2)
-        sx, sy = self.scale_xy
-        return np.stack([(p[:, 0] + 0.5) * sx - 0.5 + self.pad_xy[0],
-                         (p[:, 1] + 0.5) * sy - 0.5 + self.pad_xy[1]], axis=1).astype(np.float32)
-
-    def points_src_from_net(self, points_xy: np.ndarray) -> np.ndarray:
-        p = np.asarray(points_xy, np.float32).reshape(-1, 2)
-        sx, sy = self.scale_xy
-        return np.stack([(p[:, 0] - self.pad_xy[0] + 0.5) / sx - 0.5,
-                         (p[:, 1] - self.pad_xy[1] + 0.5) / sy - 0.5], axis=1).astype(np.float32)
-
-
-def letterbox_params(src_wh: tuple[int, int], net_wh: tuple[int, int] = (640, 384)) -> Letterbox:
-    """Largest aspect-preserving fit of ``src_wh`` into ``net_wh``, centred."""
-    sw, sh = src_wh
-    nw, nh = net_wh
-    s = min(nw / sw, nh / sh)
-    rw, rh = min(nw, max(1, round(sw * s))), min(nh, max(1, round(sh * s)))
-    return Letterbox(src_wh=(sw, sh), net_wh=(nw, nh), scale_xy=(rw / sw, rh / sh),
-                     pad_xy=((nw - rw) // 2, (nh - rh) // 2), resized_wh=(rw, rh))
-
-
-def letterbox(sample: Sample, net_wh: tuple[int, int] = (640, 384), pad_value: int = 114) -> tuple[Sample, Letterbox]:
+def letterbox(sample: Sample, net_wh: tuple[int, int] = (640, 384),
+              pad_value: int = PAD_VALUE) -> tuple[Sample, LetterboxParams]:
     """Resize ``sample`` into ``net_wh`` (W, H) keeping its aspect ratio, pad with ``pad_value`` (mask: 255).
 
-    Returns the new sample and the ``Letterbox`` parameters that map coordinates both ways.
+    The same resize as at inference (``perception.preprocess.letterbox``). Returns the new sample and the
+    ``LetterboxParams`` that map coordinates both ways.
     """
-    lb = letterbox_params((sample.width, sample.height), net_wh)
-    rw, rh = lb.resized_wh
-    (px, py), (nw, nh) = lb.pad_xy, lb.net_wh
-    interp = cv2.INTER_AREA if rw < sample.width else cv2.INTER_LINEAR
-    img = np.full((nh, nw, 3), pad_value, np.uint8)
-    img[py: py + rh, px: px + rw] = cv2.resize(sample.image_bgr, (rw, rh), interpolation=interp)
+    lb = LetterboxParams.fit((sample.width, sample.height), net_wh)
+    nw, nh = lb.dst_size_wh
+    img = lb.apply(sample.image_bgr, pad_value)
     mask = None
     if sample.seg_mask is not None:
-        mask = np.full((nh, nw), SEG_IGNORE_INDEX, np.uint8)
-        mask[py: py + rh, px: px + rw] = cv2.resize(sample.seg_mask, (rw, rh), interpolation=cv2.INTER_NEAREST)
+        mask = lb.apply(sample.seg_mask, SEG_IGNORE_INDEX, cv2.INTER_NEAREST)
     boxes = None if sample.boxes_xyxy is None else lb.boxes_net_from_src(sample.boxes_xyxy)
     ignore = None if sample.ignore_boxes_xyxy is None else lb.boxes_net_from_src(sample.ignore_boxes_xyxy)
     lanes = None
     if sample.lanes is not None:
         lanes = []
         for lane in sample.lanes:
-            p = lb.points_net_from_src(lane)
+            p = lb.net_from_src(lane).astype(np.float32)
             # pixel-centre 0 of a downscaled image lands at -0.5 * (1 - scale): keep it on the first pixel
             p[:, 0] = np.clip(p[:, 0], 0, nw - 1)
             p[:, 1] = np.clip(p[:, 1], 0, nh - 1)
@@ -247,4 +197,4 @@ def letterbox(sample: Sample, net_wh: tuple[int, int] = (640, 384), pad_value: i
     return out, lb
 
 
-__all__ = ["Augment", "AugmentConfig", "Letterbox", "letterbox", "letterbox_params"]
+__all__ = ["Augment", "AugmentConfig", "letterbox"]

@@ -7,7 +7,8 @@ import pytest
 
 from datasets import SEG_CLASSES, SEG_IGNORE_INDEX, ApolloDataset, Sample, TuSimpleDataset
 from datasets.lanes import assign_lane_sides
-from datasets.transforms import Augment, AugmentConfig, letterbox, letterbox_params
+from datasets.transforms import Augment, AugmentConfig, letterbox
+from perception.preprocess.letterbox import LetterboxParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CAR = SEG_CLASSES.index("car")
@@ -108,15 +109,26 @@ def test_letterbox_1920x1080_to_640x384():
                labels=np.array([0, 1]), seg_mask=mask, lanes=[lane], source="synthetic")
     out, lb = letterbox(s)
     out.validate()
-    assert out.image_bgr.shape == (384, 640, 3) and lb.pad_xy == (0, 12) and lb.resized_wh == (640, 360)
+    assert out.image_bgr.shape == (384, 640, 3) and (lb.pad_left_px, lb.pad_top_px) == (0, 12)
+    assert lb.resized_wh == (640, 360)
     assert (out.image_bgr[:12] == 114).all() and (out.image_bgr[-12:] == 114).all()
     assert (out.seg_mask[:12] == SEG_IGNORE_INDEX).all() and (out.seg_mask[12:-12] == 0).all()
     np.testing.assert_allclose(out.boxes_xyxy[0], [0, 12, 640, 372])
-    np.testing.assert_allclose(lb.boxes_src_from_net(out.boxes_xyxy), s.boxes_xyxy, atol=1e-3)
     pts = np.array([[100.0, 200.0], [1500.0, 900.0]], np.float32)
-    np.testing.assert_allclose(lb.points_src_from_net(lb.points_net_from_src(pts)), pts, atol=1e-3)
+    np.testing.assert_allclose(lb.src_from_net(lb.net_from_src(pts)), pts, atol=1e-3)
 
 
 def test_letterbox_params_tall_image():
-    lb = letterbox_params((480, 960), (640, 384))
-    assert lb.resized_wh == (192, 384) and lb.pad_xy == (224, 0)
+    lb = LetterboxParams.fit((480, 960), (640, 384))
+    assert lb.resized_wh == (192, 384) and (lb.pad_left_px, lb.pad_top_px) == (224, 0)
+
+
+def test_training_and_inference_letterbox_give_the_same_pixels():
+    from perception.preprocess import Preprocessor
+
+    rng = np.random.default_rng(0)
+    for w, h in ((1920, 1080), (1242, 375), (480, 360), (256, 512)):
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        trained_on = letterbox(Sample(img, source="synthetic"))[0].image_bgr
+        used_rgb, _ = Preprocessor((640, 384))(img)
+        assert np.array_equal(trained_on[..., ::-1], used_rgb)

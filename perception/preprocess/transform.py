@@ -58,13 +58,7 @@ class Preprocessor:
             out = cv2.remap(image_bgr, self._maps[0], self._maps[1], cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)
         else:
-            rw, rh = params.resized_wh
-            resized = image_bgr if (rw, rh) == (w, h) else cv2.resize(image_bgr, (rw, rh),
-                                                                     interpolation=cv2.INTER_LINEAR)
-            dw, dh = self.net_size_wh
-            x0, y0 = params.pad_left_px, params.pad_top_px
-            out = cv2.copyMakeBorder(resized, y0, dh - rh - y0, x0, dw - rw - x0,
-                                     cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+            out = params.apply(image_bgr)
         return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), params
 
     # -- inverse mapping -------------------------------------------------------------------------
