@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Callable, NoReturn
 
@@ -39,6 +40,38 @@ def parse_positive_ints(text: str) -> list[int]:
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return values
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=``: a whole number > 0 (``"12"``; not ``"1.5"``, ``"0"`` or ``"-3"``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def float_in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """argparse ``type=`` for a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``).
+
+    ``nan``, ``inf`` and values outside the range are a one-line argparse error naming the flag.
+    """
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            raise argparse.ArgumentTypeError(f"expected a finite number in {interval}, got {text!r}")
+        return value
+
+    parse.__name__ = f"float in {interval}"  # argparse names the type in some messages
+    return parse
 
 
 def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

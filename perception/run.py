@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perception.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser, float_in_range, positive_int
 from perception.errors import ConfigError, UserInputError
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
@@ -50,11 +50,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N input frames")
+    # Every number is checked by its type (finite, in range) while parsing: before any output exists.
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N input frames")
     p.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
-    p.add_argument("--conf", type=float, default=None,
+    p.add_argument("--conf", type=float_in_range(0.0, 1.0), default=None,
                    help="detection score threshold (default: the shipped weights' validated threshold, else 0.3)")
-    p.add_argument("--fps", type=float, default=10.0, help="frame rate assumed for image folders")
+    p.add_argument("--fps", type=float_in_range(0.0, 1000.0, low_open=True), default=10.0,
+                   help="frame rate assumed for image folders, in (0, 1000]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--lanes", choices=("classical", "network", "off"), default="classical",
                    help="lane source for tracking (ego lane, offset, curvature): the classical OpenCV finder "
@@ -68,8 +70,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="behaviour planner on tracked vehicles and lanes (plan in frames.jsonl and the HUD)")
     p.add_argument("--planner-policy", metavar="FILE", default=None,
                    help="policy.pt from perception.planning.sim.train, or the default policy's name (the default)")
-    p.add_argument("--ego-speed-mps", type=float, default=25.0,
-                   help="ego speed the planner assumes (a video carries no speed)")
+    p.add_argument("--ego-speed-mps", type=float_in_range(0.0, 60.0), default=25.0,
+                   help="ego speed the planner assumes (a video carries no speed), in [0, 60]")
     p.add_argument("--no-veto", action="store_true",
                    help="let the policy act without the rule-based safety veto (the shipped policy relies on it: "
                         "alone it crashes far more often; see docs/models/planner_dqn.md)")
@@ -167,8 +169,6 @@ def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
 def _load_policy(args: argparse.Namespace) -> Any:
     if args.planner == "off":
         return None
-    if args.ego_speed_mps < 0 or args.ego_speed_mps > 60:
-        raise UserInputError(f"--ego-speed-mps must be in [0, 60], got {args.ego_speed_mps}")
     from perception.planning.policy import load_policy
 
     return load_policy(args.planner_policy)
@@ -243,10 +243,6 @@ def main(args: argparse.Namespace) -> int:
     # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        if args.max_frames is not None and args.max_frames <= 0:
-            raise UserInputError(f"--max-frames must be positive, got {args.max_frames}")
-        if args.conf is not None and not 0.0 <= args.conf <= 1.0:
-            raise UserInputError(f"--conf must be in [0, 1], got {args.conf}")
         source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
         camera = _load_camera(args.camera)
         model, weights_info, warning = _load_model(args)
