@@ -23,6 +23,7 @@ from typing import Any
 
 from perception.cli import OneLineArgumentParser, float_in_range, positive_int
 from perception.errors import ConfigError, UserInputError
+from perception.sinks.lock import OutputLock, OutputLocked
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
                      "were given with --weights): detections, masks and lanes are meaningless")
@@ -233,36 +234,89 @@ def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any) -> Any:
         raise UserInputError(f"lane tracking cannot use this camera: {e}") from None
 
 
-def main(args: argparse.Namespace) -> int:
-    from perception.pipeline import PipelineOutputs, run_pipeline
-    from perception.postprocess import DetectionDecodeConfig, Postprocessor
-    from perception.preprocess import Preprocessor
-    from perception.sources import open_source
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
-    # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
-    # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    try:
-        source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
-        camera = _load_camera(args.camera)
-        model, weights_info, warning = _load_model(args)
+
+def _lock_output_dir(args: argparse.Namespace) -> tuple[Path, OutputLock, list[Path]]:
+    """Create the output folder and take its lock: (folder, lock, folders created here, deepest first).
+
+    Without --output (and without --resume) a folder another run holds is passed over for the next numbered one;
+    otherwise a held folder is an error (OutputLocked, one line naming the holder).
+    """
+    while True:
         if args.output:
             out_dir = Path(args.output)
         elif args.resume:  # the run to resume is in the unnumbered default folder
             out_dir = Path("runs") / _input_stem(args.video)
         else:
             out_dir = _default_output_dir(args.video)
-        resume, video_name, mcap_out = _resume_setup(args, out_dir)
+        created = _missing_dirs(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        runner = _make_runner(args, model, out_dir)
-        lanes = _make_lane_stage(args, camera, source)
-        policy = _load_policy(args)
+        try:
+            return out_dir, OutputLock(out_dir).acquire(), created
+        except OutputLocked:
+            _remove_empty(created)
+            if args.output or args.resume:
+                raise
+            # Default folder: a run started at the same time took it; _default_output_dir now skips it.
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed start created (deepest first), when they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the job; the output folder is locked (``DIR/.lock``) from before anything is written until the end."""
+    from perception.sources import open_source
+
+    # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
+    # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    created: list[Path] = []
+    lock = None
+    code = 2
+    try:
+        source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
+        camera = _load_camera(args.camera)
+        out_dir, lock, created = _lock_output_dir(args)
+        if lock.took_over:
+            print(f"warning: took over the lock of {out_dir} left by {lock.took_over} (that run is gone)",
+                  file=sys.stderr)
+        code = _run(args, source, camera, out_dir)
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
     except OSError as e:
         print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 2
+    finally:
+        if lock is not None:
+            lock.release()
+        if code == 2:
+            _remove_empty(created)  # a start that failed leaves no folder behind
+    return code
+
+
+def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> int:
+    """Everything after the output folder is locked: load, set up, run the pipeline, report. Returns the exit code."""
+    from perception.pipeline import PipelineOutputs, run_pipeline
+    from perception.postprocess import DetectionDecodeConfig, Postprocessor
+    from perception.preprocess import Preprocessor
+
+    model, weights_info, warning = _load_model(args)
+    resume, video_name, mcap_out = _resume_setup(args, out_dir)
+    runner = _make_runner(args, model, out_dir)
+    lanes = _make_lane_stage(args, camera, source)
+    policy = _load_policy(args)
     if warning:
         print(warning, file=sys.stderr)
     cfg = model.config
@@ -282,15 +336,11 @@ def main(args: argparse.Namespace) -> int:
                        "seg_classes": list(cfg.seg_classes)},
              "calibration": calibration_summary(camera, args.camera)}
     outputs = PipelineOutputs(out_dir, write_video=not args.no_video, video_name=video_name, mcap=mcap_out)
-    try:
-        report = run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
-                              weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
-                              extra_summary=extra, enrich=stages, progress=not args.no_progress,
-                              resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
-                              lanes=lanes)
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    report = run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
+                          weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
+                          extra_summary=extra, enrich=stages, progress=not args.no_progress,
+                          resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
+                          lanes=lanes)
     fps = report.frames_processed / report.wall_time_s if report.wall_time_s else 0.0
     status = "interrupted after" if report.interrupted else "processed"
     if resume is not None:

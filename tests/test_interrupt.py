@@ -37,6 +37,7 @@ def test_signal_mid_run_keeps_outputs(tmp_path, sig):
     summary = json.loads((out / "summary.json").read_text())
     lines = frames.read_text().splitlines()
     assert summary["interrupted"] is True
+    assert not (out / ".lock").exists(), "the output folder's lock is released after the signal"
     assert 10 <= summary["frames_processed"] < 221
     assert len(lines) == summary["frames_read"] == summary["frames_processed"]
     assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
