@@ -25,6 +25,7 @@ from .culane import CULaneDataset
 from .errors import DatasetFormatError
 from .idd import IDD_COARSE_CLASSES, IddLiteDataset
 from .kitti import KITTI_CLASS_MAP, KittiDataset, open_kitti
+from .packed import PackedDataset
 from .sample import Sample
 from .tusimple import TuSimpleDataset, TuSimpleInstanceMaskDataset, open_tusimple
 from .yolo import YOLO_CLASS_MAP, YoloDataset
@@ -42,6 +43,7 @@ OPENERS: dict[str, Callable] = {
     "culane": lambda path, split: CULaneDataset(path, split),  # split: train / val / test
     "yolo": lambda path, split: YoloDataset(path, split),  # split: images/<split>/ sub-folder
     "idd": lambda path, split: IddLiteDataset(path, split),  # split: train / val (coarse 7-class masks)
+    "packed": lambda path, split: PackedDataset(path, split),  # split: a sub-folder written by the pack tool
 }
 
 
@@ -59,7 +61,7 @@ __all__ = [
     "CAMVID_CLASS_MAP", "CamVidDataset", "CITYSCAPES_CLASS_MAP", "CityscapesDataset",
     "CityscapesSquashedDataset", "COCO_CLASS_MAP", "CocoDataset", "CULaneDataset", "DatasetFormatError",
     "DET_CLASSES", "IDD_COARSE_CLASSES", "IddLiteDataset", "IGNORE_REGION", "KITTI_CLASS_MAP",
-    "KittiDataset", "LANE_SIDES", "open_cityscapes", "open_dataset", "OPENERS", "Sample", "SEG_CLASSES",
+    "KittiDataset", "LANE_SIDES", "open_cityscapes", "PackedDataset", "open_dataset", "OPENERS", "Sample", "SEG_CLASSES",
     "SEG_IGNORE_INDEX", "split_ids", "TuSimpleDataset", "TuSimpleInstanceMaskDataset", "YOLO_CLASS_MAP",
     "YoloDataset",
 ]
