@@ -2,9 +2,10 @@
 (and, optionally, an MCAP file for Foxglove).
 
 Never losing work: frames.jsonl is flushed per frame; on Ctrl-C / SIGTERM every file is closed
-valid after the current frame; summary.json is rewritten atomically every ``CHECKPOINT_S`` seconds
-while running (``"state": "running"``), so even a hard kill leaves a recent one; ``resume`` continues
-an earlier run after its last frame (see ``perception.sinks.resume``).
+valid after the current frame; summary.json is written atomically before the first frame (with the input's
+identity, which ``--resume`` checks) and rewritten every ``CHECKPOINT_S`` seconds while running
+(``"state": "running"``), so even a hard kill leaves a recent one; ``resume`` continues an earlier run after
+its last frame (see ``perception.sinks.resume``).
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                  weights_warning: str | None = None, extra_summary: dict[str, Any] | None = None,
                  enrich: Callable[[FrameResult], None] | None = None, progress: bool = True,
                  resume: ResumeState | None = None, mcap_metadata: dict[str, str] | None = None,
-                 lanes: Callable[[FrameResult, np.ndarray], None] | None = None) -> RunReport:
+                 lanes: Callable[[FrameResult, np.ndarray], None] | None = None,
+                 input_identity: dict[str, Any] | None = None) -> RunReport:
     """Process every frame of ``source`` and write the outputs.
 
     ``lanes`` (optional, ``perception.geometry.make_lane_enricher``) gets each FrameResult and its raw frame
@@ -135,7 +137,9 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
     Ctrl-C and SIGTERM stop the loop after the current frame; all files are closed and summary.json
     says ``"interrupted": true``. ``max_frames`` counts input frames of the whole run (earlier parts
     included). ``resume``: continue after ``resume.next_frame``, appending to frames.jsonl; summary.json
-    then describes the whole run. Returns the RunReport (counts of this part; totals via ``total_*``).
+    then describes the whole run. ``input_identity`` (``perception.sinks.resume.input_identity``) goes into
+    summary.json's ``input.identity``, written before the first frame. Returns the RunReport (counts of this
+    part; totals via ``total_*``).
     """
     from tqdm import tqdm
 
@@ -178,9 +182,15 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     t_start = time.perf_counter()
     t_checkpoint = t_start
-    fps_smoothed = 0.0
     state = "failed"  # stays so only when an unexpected error stops the run
+
+    def summary_now(now: str) -> dict[str, Any]:
+        return build_summary(report, source, outputs, weights_info, extra_summary or {}, state=now,
+                             input_identity=input_identity)
+
+    fps_smoothed = 0.0
     try:
+        write_json_atomic(outputs.summary, summary_now("running"))  # the input's identity, before any frame
         frames = source.iter_frames(first_frame)
         while budget is None or report.frames_read < budget:
             if stop["requested"]:
@@ -189,8 +199,7 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
             if time.perf_counter() - t_checkpoint > CHECKPOINT_S:
                 t_checkpoint = time.perf_counter()
                 report.wall_time_s = t_checkpoint - t_start
-                write_json_atomic(outputs.summary, build_summary(report, source, outputs, weights_info,
-                                                                 extra_summary or {}, state="running"))
+                write_json_atomic(outputs.summary, summary_now("running"))
             t_frame = time.perf_counter()
             with timer.stage("decode"):
                 item = next(frames, None)
@@ -269,17 +278,18 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
             extra_summary = {**(extra_summary or {}), "lanes": lanes.summary()}
         if enrich is not None and hasattr(enrich, "summary"):
             extra_summary = {**(extra_summary or {}), **enrich.summary()}
-        summary = build_summary(report, source, outputs, weights_info, extra_summary or {}, state=state)
-        write_json_atomic(outputs.summary, summary)
+        write_json_atomic(outputs.summary, summary_now(state))
     return report
 
 
 def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutputs, weights_info: Any,
-                  extra: dict[str, Any], *, state: str = "finished") -> dict[str, Any]:
+                  extra: dict[str, Any], *, state: str = "finished",
+                  input_identity: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json. For a resumed run the counts and wall time cover the whole run, ``parts`` lists each
     part (its first frame, counts, files, latency) and ``latency_ms`` is that of the last part.
 
-    ``state``: "running" (a checkpoint written during the run), "finished" or "interrupted"."""
+    ``state``: "running" (a checkpoint written during the run), "finished" or "interrupted".
+    ``input_identity``: recorded as ``input.identity`` when given (what ``--resume`` compares)."""
     info = source.info
     prev = report.previous
     wall = report.wall_time_s + (prev.wall_time_s if prev else 0.0)
@@ -301,6 +311,8 @@ def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutpu
         "weights": weights_info,
         **extra,
     }
+    if input_identity is not None:
+        summary["input"]["identity"] = dict(input_identity)
     damage = getattr(source, "damage", None)
     if damage:
         summary["input_damage"] = list(damage)

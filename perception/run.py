@@ -7,9 +7,10 @@
 PATH (``--video`` is the older name of ``--source``): a video, one image, an image folder (``--recursive``
 for its sub-folders), a quoted glob of images, an MCAP file, a ROS 1 ``.bag`` or a ROS 2 bag folder.
 Writes ``annotated.mp4``, ``frames.jsonl`` and ``summary.json`` into DIR (default ``runs/<input stem>``),
-and with ``--mcap-out`` an MCAP file for Foxglove Studio. ``--resume`` continues an interrupted run in DIR.
-Exit codes: 0 success (damaged input included, with a warning), 2 bad input (one line on stderr),
-130 interrupted (outputs still valid).
+and with ``--mcap-out`` an MCAP file for Foxglove Studio; ``DIR/.lock`` keeps a second run out of DIR while this
+one runs. ``--resume`` continues an interrupted run in DIR (same input, checked). Exit codes: 0 success (damaged
+input included, with a warning), 2 bad input or DIR in use (one line on stderr), 130 interrupted (outputs still
+valid).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from perception.cli import OneLineArgumentParser, float_in_range, positive_int
 from perception.errors import ConfigError, UserInputError
 from perception.sinks.lock import OutputLock, OutputLocked
+from perception.sinks.resume import drop_cut_tail, identity_mismatch, input_identity, next_part_path, read_resume_state
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
                      "were given with --weights): detections, masks and lanes are meaningless")
@@ -80,8 +82,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="keep detections that fail the plausibility checks (no segmentation support, bottom above "
                         "the horizon, impossible metric size; counted in summary.json under 'plausibility')")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --output after the last frame in its frames.jsonl; the video "
-                        "continues in annotated.partN.mp4 (and --mcap-out in FILE.partN.mcap when FILE exists)")
+                   help="continue the run in --output after the last frame in its frames.jsonl (the input must "
+                        "be the same, unchanged file); the video continues in annotated.partN.mp4 (and --mcap-out "
+                        "in FILE.partN.mcap when FILE exists); track ids continue after the earlier ones")
     return p
 
 
@@ -100,10 +103,12 @@ def _default_output_dir(video: str) -> Path:
     return candidate
 
 
-def _resume_setup(args: argparse.Namespace, out_dir: Path) -> tuple[Any, str, Path | None]:
-    """(ResumeState or None, annotated video file name, --mcap-out path) for this run."""
-    from perception.sinks.resume import drop_cut_tail, next_part_path, read_resume_state
+def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, Any]) -> tuple[Any, str, Path | None]:
+    """(ResumeState or None, annotated video file name, --mcap-out path) for this run.
 
+    ``identity``: the input's identity now (``input_identity``); --resume refuses an input that differs from the
+    one the earlier run recorded (another file, or the same path changed since).
+    """
     mcap = Path(args.mcap_out) if args.mcap_out else None
     if mcap is not None:
         from perception.sources.logs.errors import require
@@ -114,7 +119,12 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path) -> tuple[Any, str, Pa
     if not args.resume:
         return None, "annotated.mp4", mcap
     state = read_resume_state(out_dir)
-    if state.previous_input is not None and Path(state.previous_input).resolve() != Path(args.video).resolve():
+    if state.previous_identity is not None:
+        mismatch = identity_mismatch(state.previous_identity, identity)
+        if mismatch is not None:
+            raise UserInputError(f"--resume: {out_dir} holds results for {mismatch}")
+    elif state.previous_input is not None and Path(state.previous_input).resolve() != Path(args.video).resolve():
+        # a run from before input identities were recorded: compare the paths as given
         raise UserInputError(f"--resume: {out_dir} holds results for {state.previous_input}, not {args.video}")
     drop_cut_tail(out_dir, state)
     video_name = next_part_path(out_dir / "annotated.mp4", always_part=True).name
@@ -176,13 +186,13 @@ def _load_policy(args: argparse.Namespace) -> Any:
 
 
 def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, policy: Any,
-                 conf: float, seg_classes: tuple[str, ...]) -> tuple[Any, float]:
+                 conf: float, seg_classes: tuple[str, ...], first_track_id: int = 1) -> tuple[Any, float]:
     """plausibility -> distances (with --camera) -> tracking -> planning as one per-frame callable, and the
     score the postprocessor must decode down to for the tracker.
 
     Ground positions for tracks, the plausibility filter's geometry and the planner use the --camera
     mounting, else the lane stage's default mounting (summary.json says which); ``distance_m`` stays tied to
-    --camera.
+    --camera. ``first_track_id``: where track ids start (a resumed run continues the earlier parts' numbering).
     """
     from perception.geometry import make_enricher
     from perception.postprocess.plausibility import PlausibilityFilter
@@ -194,7 +204,7 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
         ground_camera, ground_source = camera, "camera_file"
     elif lanes is not None and hasattr(lanes, "lane_cam"):
         ground_camera, ground_source = lanes.lane_cam.camera, lanes.lane_cam.geometry
-    tracking = TrackingStage(conf, ground_camera, ground_source=ground_source)
+    tracking = TrackingStage(conf, ground_camera, ground_source=ground_source, first_track_id=first_track_id)
     plausibility = None if args.no_plausibility else PlausibilityFilter(seg_classes, ground_camera,
                                                                         geometry_source=ground_source)
     planning = None
@@ -312,8 +322,9 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> i
     from perception.postprocess import DetectionDecodeConfig, Postprocessor
     from perception.preprocess import Preprocessor
 
+    identity = input_identity(args.video, exclude=out_dir)  # recorded before the first frame, checked by --resume
+    resume, video_name, mcap_out = _resume_setup(args, out_dir, identity)
     model, weights_info, warning = _load_model(args)
-    resume, video_name, mcap_out = _resume_setup(args, out_dir)
     runner = _make_runner(args, model, out_dir)
     lanes = _make_lane_stage(args, camera, source)
     policy = _load_policy(args)
@@ -325,7 +336,8 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> i
     if conf is None:
         conf = weights_info.get("score_threshold", 0.3) if isinstance(weights_info, dict) else 0.3
     # The classical lane finder replaces the lane head's lines: skip decoding them.
-    stages, decode_threshold = _make_stages(args, camera, pre, lanes, policy, conf, cfg.seg_classes)
+    stages, decode_threshold = _make_stages(args, camera, pre, lanes, policy, conf, cfg.seg_classes,
+                                            first_track_id=resume.next_track_id if resume is not None else 1)
     # The tracker reads boxes down to its low threshold (ByteTrack); it keeps weaker boxes only inside tracks.
     post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=decode_threshold),
                          decode_lane_head=args.lanes != "classical")
@@ -340,7 +352,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> i
                           weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
                           extra_summary=extra, enrich=stages, progress=not args.no_progress,
                           resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
-                          lanes=lanes)
+                          lanes=lanes, input_identity=identity)
     fps = report.frames_processed / report.wall_time_s if report.wall_time_s else 0.0
     status = "interrupted after" if report.interrupted else "processed"
     if resume is not None:

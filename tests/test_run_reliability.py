@@ -5,6 +5,7 @@ The contract: a user mistake gives one line on stderr starting with ``error:``, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import CLIP, KITTI_IMAGES, need, run_cli
@@ -21,6 +23,7 @@ import perception.run
 from perception.run import get_args_parser
 from perception.run import main as run_main
 from perception.sinks.lock import LOCK_NAME, OutputLock, OutputLocked
+from perception.sinks.resume import identity_mismatch, input_identity, read_resume_state
 
 
 def assert_one_line_error(proc, *needles: str) -> str:
@@ -178,3 +181,139 @@ def test_default_folder_taken_meanwhile_moves_to_the_next_number(tmp_path, monke
     finally:
         lock.release()
     assert json.loads((taken / LOCK_NAME).read_text())["pid"] == os.getpid(), "the winner's lock is untouched"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. --resume: track ids continue; the input must be the same file (path, size, mtime, SHA-256 of both ends).
+
+def _track_ids(out, frames: range) -> set[int]:
+    recs = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    return {d["track_id"] for r in recs if r["frame"] in frames for d in r["detections"] if d["track_id"] is not None}
+
+
+def test_resume_keeps_track_ids_unique_and_works_from_another_folder(tmp_path, monkeypatch, capsys):
+    """Was: the resumed part numbered its tracks from 1 again (one id, two cars), and a relative --source from
+    another working directory was refused."""
+    shutil.copy(need(CLIP), tmp_path / "drive.mp4")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    first_summary = []
+    real_make_runner = perception.run._make_runner
+
+    def probing_runner(args, model, out_dir):  # looks at summary.json when the first frame reaches the network
+        runner = real_make_runner(args, model, out_dir)
+
+        class Probe:
+            name, device, precision = runner.name, runner.device, runner.precision
+
+            def __call__(self, batch):
+                if not first_summary:
+                    first_summary.append(json.loads((out_dir / "summary.json").read_text()))
+                return runner(batch)
+        return Probe()
+
+    monkeypatch.setattr(perception.run, "_make_runner", probing_runner)
+    common = ("--output", str(tmp_path / "out"), "--no-video", "--no-progress")
+    assert run_in_process("--source", "drive.mp4", "--max-frames", "6", *common) == 0, capsys.readouterr().err
+    identity = first_summary[0]["input"]["identity"]
+    assert first_summary[0]["state"] == "running", "recorded before the first frame"
+    assert identity["path"] == str(tmp_path / "drive.mp4") and identity["size_bytes"] == CLIP.stat().st_size
+    out = tmp_path / "out"
+    first_ids = _track_ids(out, range(0, 6))
+    next_id = json.loads((out / "summary.json").read_text())["tracking"]["next_track_id"]
+    assert first_ids and next_id > max(first_ids)
+
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code = run_in_process("--source", "../drive.mp4", "--max-frames", "12", "--resume", *common)
+    assert code == 0, capsys.readouterr().err
+    second_ids = _track_ids(out, range(6, 12))
+    assert second_ids, "the resumed part tracks objects too"
+    assert min(second_ids) >= next_id, (first_ids, second_ids)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames_read"] == 12 and summary["input"]["identity"] == identity
+
+
+def test_resume_refuses_a_changed_input(tmp_path, capsys):
+    """Was: --resume checked only the path, so a different recording at the same path was appended to the run."""
+    drive = tmp_path / "drive.mp4"
+    shutil.copy(need(CLIP), drive)
+    out = tmp_path / "out"
+    common = ("--source", str(drive), "--output", str(out), "--no-video", "--no-progress")
+    assert run_in_process(*common, "--max-frames", "2") == 0, capsys.readouterr().err
+    capsys.readouterr()
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    original = drive.read_bytes()
+    stat = drive.stat()
+
+    def refused(*needles: str) -> None:
+        assert run_in_process(*common, "--max-frames", "4", "--resume") == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: --resume:"), lines
+        for n in needles:
+            assert n in lines[0], lines[0]
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == kept, "nothing written"
+
+    changed = bytearray(original)
+    changed[-100] ^= 0xFF  # same size, same mtime: only the hash of the last MiB tells
+    drive.write_bytes(bytes(changed))
+    os.utime(drive, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    refused("sha256_first_last_mib", str(drive))
+    drive.write_bytes(original)  # same bytes, newer mtime: rewritten since, refused too
+    refused("mtime_ns")
+    os.utime(drive, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    other = tmp_path / "other.mp4"
+    shutil.copy(drive, other)
+    assert run_in_process("--source", str(other), "--output", str(out), "--no-video", "--no-progress",
+                          "--resume") == 2
+    assert "another input" in capsys.readouterr().err
+    assert run_in_process(*common, "--max-frames", "4", "--resume") == 0, capsys.readouterr().err
+    assert len((out / "frames.jsonl").read_text().splitlines()) == 4
+
+
+def test_input_identity_of_files_folders_and_globs(tmp_path):
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"x" * 1000)
+    ident = input_identity(small)
+    assert ident["path"] == str(small.resolve()) and ident["size_bytes"] == 1000
+    assert ident["sha256_first_last_mib"] == hashlib.sha256(b"x" * 1000).hexdigest()
+    big = tmp_path / "big.bin"
+    data = bytes(range(256)) * (3 * 4096)  # 3 MiB: the middle MiB is not hashed
+    big.write_bytes(data)
+    mib = 1 << 20
+    assert input_identity(big)["sha256_first_last_mib"] == hashlib.sha256(data[:mib] + data[-mib:]).hexdigest()
+    assert identity_mismatch(input_identity(big), input_identity(big)) is None
+    assert "another input" in identity_mismatch(input_identity(big), input_identity(small))
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes(b"png")
+    before = input_identity(folder)
+    assert before["files"] == 2 and before["size_bytes"] == 6
+    (folder / "out").mkdir()
+    (folder / "out" / "frames.jsonl").write_text("{}\n")  # the run's own outputs inside the folder do not count
+    assert identity_mismatch(before, input_identity(folder, exclude=folder / "out")) is None
+    (folder / "c.png").write_bytes(b"png")
+    assert "files" in identity_mismatch(before, input_identity(folder, exclude=folder / "out"))
+    pattern = str(folder / "*.png")
+    assert input_identity(pattern)["files"] == 3 and input_identity(pattern)["path"] == pattern
+
+
+def test_read_resume_state_next_track_id(tmp_path):
+    recs = [{"frame": 0, "detections": [{"track_id": None}]},
+            {"frame": 1, "detections": [{"track_id": 3}, {"track_id": 7}]},
+            {"frame": 2, "detections": [{"track_id": 4}]}]
+    (tmp_path / "frames.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"frame": 3, "detec')
+    assert read_resume_state(tmp_path).next_track_id == 8  # above every id written
+    (tmp_path / "summary.json").write_text(json.dumps({"tracking": {"next_track_id": 11}}))
+    assert read_resume_state(tmp_path).next_track_id == 11  # tentative tracks used ids up to 10
+    (tmp_path / "summary.json").write_text(json.dumps({"tracking": {"next_track_id": 2}}))  # stale summary
+    assert read_resume_state(tmp_path).next_track_id == 8
+
+
+def test_tracker_starts_at_first_id():
+    from perception.tracking import ByteTracker, TrackerConfig
+
+    tracker = ByteTracker(TrackerConfig(confirm_frames=1), first_id=42)
+    tracks = tracker.update(np.array([[10.0, 10, 50, 50]]), np.array([0.9]), np.array([0]))
+    assert [t.track_id for t in tracks] == [42] and tracker.next_id == 43

@@ -4,10 +4,16 @@ frames.jsonl is the source of truth: the run continues after the last complete, 
 cut short by a hard kill (or any line after the first invalid one) is removed from the file before
 appending. The earlier annotated video and MCAP are never touched: the continuation goes to the next
 free part name (``annotated.part2.mp4``, ``annotated.part3.mp4``, ...; ``RES.part2.mcap``, ...).
+
+A run records its input's identity (``input_identity``) in summary.json before its first frame; ``--resume``
+refuses an input that is not the same file any more (``identity_mismatch``). Track ids continue after the
+highest id the earlier parts used (``ResumeState.next_track_id``).
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +32,9 @@ class ResumeState:
     wall_time_s: wall time of the earlier parts (from summary.json; 0 when it is missing).
     parts: the earlier parts as summary.json listed them (one dict per part).
     previous_input: the input path the earlier summary.json names, or None.
+    previous_identity: the input identity the earlier summary.json recorded (``input_identity``), or None.
+    next_track_id: first object track id still free: above every ``track_id`` in frames.jsonl and the earlier
+        summary's ``tracking.next_track_id``.
     """
 
     next_frame: int
@@ -36,6 +45,8 @@ class ResumeState:
     wall_time_s: float = 0.0
     parts: list[dict[str, Any]] = field(default_factory=list)
     previous_input: str | None = None
+    previous_identity: dict[str, Any] | None = None
+    next_track_id: int = 1
 
 
 def read_resume_state(out_dir: str | Path) -> ResumeState:
@@ -45,7 +56,7 @@ def read_resume_state(out_dir: str | Path) -> ResumeState:
     if not frames.is_file():
         raise UserInputError(f"--resume: no frames.jsonl in {out_dir} (nothing to resume; run without --resume)")
     data = frames.read_bytes()
-    good_end, last_frame, n_read, n_failed = 0, -1, 0, 0
+    good_end, last_frame, n_read, n_failed, max_track_id = 0, -1, 0, 0, 0
     pos = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
@@ -59,6 +70,7 @@ def read_resume_state(out_dir: str | Path) -> ResumeState:
         except (ValueError, KeyError, TypeError):
             break
         last_frame = frame
+        max_track_id = max([max_track_id, *_track_ids(rec)])
         n_read += 1
         n_failed += rec.get("status") == "failed"
         pos = good_end = nl + 1
@@ -71,10 +83,82 @@ def read_resume_state(out_dir: str | Path) -> ResumeState:
         earlier_failed = sum(int(p.get("frames_failed") or 0) for p in earlier)
         parts[-1].update(frames_read=n_read - earlier_read, frames_failed=n_failed - earlier_failed,
                          frames_processed=(n_read - earlier_read) - (n_failed - earlier_failed))
+    inputs = summary.get("input") if isinstance(summary.get("input"), dict) else {}
+    identity = inputs.get("identity") if isinstance(inputs.get("identity"), dict) else None
+    tracking = summary.get("tracking") if isinstance(summary.get("tracking"), dict) else {}
+    recorded_next = tracking.get("next_track_id")
+    next_track_id = max(max_track_id + 1, recorded_next if _is_int(recorded_next) else 1)
     return ResumeState(next_frame=last_frame + 1, frames_read=n_read, frames_processed=n_read - n_failed,
                        frames_failed=n_failed, bytes_dropped=dropped,
                        wall_time_s=float(summary.get("wall_time_s") or 0.0) if summary else 0.0,
-                       parts=parts, previous_input=(summary.get("input") or {}).get("path") if summary else None)
+                       parts=parts, previous_input=inputs.get("path"), previous_identity=identity,
+                       next_track_id=next_track_id)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _track_ids(record: Any) -> list[int]:
+    """The integer ``track_id`` values of one frames.jsonl record's detections."""
+    dets = record.get("detections") if isinstance(record, dict) else None
+    if not isinstance(dets, list):
+        return []
+    return [d["track_id"] for d in dets if isinstance(d, dict) and _is_int(d.get("track_id"))]
+
+
+# Bytes hashed at each end of an input file: enough to tell two recordings apart, cheap for any file size.
+IDENTITY_HASH_BYTES = 1 << 20
+
+
+def input_identity(path: str | Path, *, exclude: str | Path | None = None) -> dict[str, Any]:
+    """What identifies an input, recorded before a run's first frame and compared by ``--resume``.
+
+    A file: absolute ``path``, ``size_bytes``, ``mtime_ns`` and ``sha256_first_last_mib`` (SHA-256 of its first
+    and last MiB; the whole file when smaller than 2 MiB). A folder (images, ROS 2 bag) or a glob of images: the
+    absolute ``path`` (the pattern for a glob), and over the files in it: ``files`` (count), ``size_bytes``
+    (sum), ``mtime_ns`` (latest) and ``sha256_listing`` (SHA-256 of each file's relative name, size and mtime).
+    Files under ``exclude`` (the run's own output folder, when it lies inside the input folder) do not count.
+    """
+    p = Path(path)
+    abs_path = str(p.resolve()) if p.exists() else str(Path(path).absolute())
+    if p.is_file():
+        st = p.stat()
+        digest = hashlib.sha256()
+        with open(p, "rb") as f:
+            digest.update(f.read(IDENTITY_HASH_BYTES))
+            if st.st_size > IDENTITY_HASH_BYTES:
+                f.seek(max(IDENTITY_HASH_BYTES, st.st_size - IDENTITY_HASH_BYTES))
+                digest.update(f.read(IDENTITY_HASH_BYTES))
+        return {"path": abs_path, "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+                "sha256_first_last_mib": digest.hexdigest()}
+    if p.is_dir():
+        root, files = p, sorted(f for f in p.rglob("*") if f.is_file())
+    else:
+        root, files = None, sorted(Path(f) for f in glob.glob(str(path), recursive=True) if Path(f).is_file())
+    if exclude is not None:
+        skip = Path(exclude).resolve()
+        files = [f for f in files if not f.resolve().is_relative_to(skip)]
+    listing = hashlib.sha256()
+    size, mtime = 0, 0
+    for f in files:
+        st = f.stat()
+        size, mtime = size + st.st_size, max(mtime, st.st_mtime_ns)
+        name = f.relative_to(root).as_posix() if root is not None else str(f.resolve())
+        listing.update(f"{name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return {"path": abs_path, "files": len(files), "size_bytes": size, "mtime_ns": mtime,
+            "sha256_listing": listing.hexdigest()}
+
+
+def identity_mismatch(recorded: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """None when ``current`` is the input ``recorded`` describes; else what differs, in words."""
+    if recorded.get("path") != current.get("path"):
+        return f"another input ({recorded.get('path')}), not {current.get('path')}"
+    changed = [key for key in sorted(set(recorded) | set(current)) if key != "path"
+               and recorded.get(key) != current.get(key)]
+    if changed:
+        return f"{recorded.get('path')} as it was then, and it has changed since ({', '.join(changed)} differ)"
+    return None
 
 
 def drop_cut_tail(out_dir: str | Path, state: ResumeState) -> None:

@@ -5,7 +5,8 @@ to all live tracks by IoU (Hungarian assignment, ``scipy.optimize.linear_sum_ass
 remaining low-score detections (``low_score`` <= score < ``high_score``) to the still unmatched tracks that
 were seen last frame; start tentative tracks from unmatched confident detections; confirm a track after
 ``confirm_frames`` consecutive hits; keep an unmatched track ``max_lost_frames`` frames before dropping it.
-Matching never pairs different classes. Track ids start at 1 and are never reused within a run.
+Matching never pairs different classes. Track ids start at ``first_id`` (1; a resumed run passes the next id of
+the run it continues) and are never reused within a run.
 """
 
 from __future__ import annotations
@@ -76,12 +77,22 @@ def _match(tracks: list[Track], boxes: np.ndarray, classes: np.ndarray, min_iou:
 
 
 class ByteTracker:
-    """``update(boxes, scores, classes)`` once per frame; returns the confirmed tracks seen this frame."""
+    """``update(boxes, scores, classes)`` once per frame; returns the confirmed tracks seen this frame.
 
-    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+    ``first_id``: the id of the first track (> 1 when a resumed run continues the numbering of earlier parts).
+    """
+
+    def __init__(self, config: TrackerConfig = TrackerConfig(), first_id: int = 1) -> None:
+        if first_id < 1:
+            raise ValueError(f"first_id must be >= 1, got {first_id}")
         self.config = config
         self.tracks: list[Track] = []
-        self._next_id = 1
+        self._next_id = first_id
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new track will get (ids below it may have been shown already)."""
+        return self._next_id
 
     def update(self, boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> list[Track]:
         """Args: boxes float[N, 4] xyxy original pixels, scores float[N], class_ids int[N] (one frame).

@@ -29,15 +29,18 @@ class TrackingStage:
         ground_camera: a CameraModel with a mounting for ground positions, or None (image-only tracking).
         config: association thresholds (``high_score`` is raised to at least ``conf_threshold``).
         ground_source: what to call the mounting's origin in summary.json.
+        first_track_id: id of the first track; a resumed run passes the earlier parts' ``next_track_id``
+            (summary.json ``tracking.next_track_id``) so that one id never names two objects.
     """
 
     def __init__(self, conf_threshold: float, ground_camera: Any | None = None,
-                 config: TrackerConfig | None = None, ground_source: str | None = None) -> None:
+                 config: TrackerConfig | None = None, ground_source: str | None = None,
+                 first_track_id: int = 1) -> None:
         base = config or TrackerConfig()
         self.config = dataclasses.replace(base, high_score=max(base.high_score, conf_threshold),
                                           low_score=min(base.low_score, conf_threshold))
         self.conf_threshold = conf_threshold
-        self.tracker = ByteTracker(self.config)
+        self.tracker = ByteTracker(self.config, first_id=first_track_id)
         self.ground_camera = ground_camera
         self.tracks_seen: set[int] = set()
         # where the mounting for ground positions came from (summary.json): camera_file, default_mounting, none
@@ -83,7 +86,7 @@ class TrackingStage:
         c = self.config
         return {"method": "bytetrack", "tracks": len(self.tracks_seen), "high_score": c.high_score,
                 "low_score": c.low_score, "confirm_frames": c.confirm_frames, "max_lost_frames": c.max_lost_frames,
-                "ground_positions": self.ground_source}
+                "ground_positions": self.ground_source, "next_track_id": self.tracker.next_id}
 
 
 def _velocity(history: list[tuple[float, float, float]], now_s: float) -> tuple[float, float] | None:
