@@ -188,6 +188,8 @@ def main(args: argparse.Namespace) -> int:
             return 2
         print(f"initialised from {cfg.init_weights} (sha256 {init.sha256[:12]})", file=sys.stderr)
     model = model.to(cfg.device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed)
     collate = Collate(model.det_head)
     steps_per_epoch = len(trainset) // cfg.batch_size
@@ -223,15 +225,18 @@ def main(args: argparse.Namespace) -> int:
             ema.module.load_state_dict(state["ema"])
             ema.updates = int(state["ema_updates"])
     command = "python -m perception.train " + " ".join(sys.argv[1:])
+    step_model = torch.compile(model) if cfg.compile else model  # shares its parameters with ``model``
     t_train = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             trainset.epoch = epoch
             g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
             loader = torch.utils.data.DataLoader(trainset, batch_size=cfg.batch_size, shuffle=True, generator=g,
-                                                 drop_last=True, collate_fn=collate, num_workers=cfg.workers)
-            losses = train_one_epoch(model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,
-                                     max_steps=steps_per_epoch, progress=not args.no_progress, ema=ema)
+                                                 drop_last=True, collate_fn=collate, num_workers=cfg.workers,
+                                                 pin_memory=cfg.device.startswith("cuda"))
+            losses = train_one_epoch(step_model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,
+                                     max_steps=steps_per_epoch, progress=not args.no_progress, ema=ema,
+                                     amp=cfg.amp, channels_last=cfg.channels_last)
             shipped = ema.module if ema is not None else model  # the weights validated and saved
             row: dict[str, Any] = {"epoch": epoch, **{f"loss_{k}": round(v, 5) for k, v in losses.items()}}
             metrics = None

@@ -73,3 +73,24 @@ def test_ema_starts_at_the_model_and_lags_behind_it():
     assert torch.allclose(ema.module[0].weight, d * start + (1 - d) * model[0].weight, atol=1e-6)
     assert int(ema.module[1].num_batches_tracked) == 7      # integer buffers are copied, not averaged
     assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+def test_gpu_settings_train_on_the_cpu_too(tmp_path):
+    """bf16 autocast, channels_last and the EMA are the GPU recipe's settings; they must also run here."""
+    from conftest import run_cli
+    from perception.model import load_checkpoint
+
+    apollo = need(SHARED_DATA / "apollo_2d_obstacle_dotah88")
+    cfg = tmp_path / "gpu_like.yaml"
+    cfg.write_text(f"train_data: ['apollo:{apollo}']\ntrain_repeats: [1]\nval_data: []\nepochs: 1\nbatch_size: 2\n"
+                   "crop_wh: [128, 128]\nmax_steps_per_epoch: 2\nworkers: 0\namp: bf16\nchannels_last: true\n"
+                   "ema_decay: 0.9\n")
+    proc = run_cli("perception.train", "--config", str(cfg), "--output", str(tmp_path / "r"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    loaded = load_checkpoint(tmp_path / "r" / "final.pt")
+    assert loaded.metadata["ema_decay"] == 0.9
+    assert all(torch.isfinite(p).all() for p in loaded.model.parameters())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(cfg.read_text().replace("amp: bf16", "amp: fp8"))
+    proc = run_cli("perception.train", "--config", str(bad), "--output", str(tmp_path / "b"))
+    assert proc.returncode == 2 and "amp" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ from perception.model.config import ModelConfig
 
 SHARED = "../shared/data"
 SEG_CLASS_BALANCE = ("none", "log_inverse")
+AMP_MODES = ("none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class TrainConfig:
     init_weights: str = ""                       # start from this checkpoint's weights (fine-tuning); "" = random
     device: str = "cpu"                          # cpu, cuda, cuda:N
     workers: int = 1                             # DataLoader worker processes (0 = in the main process)
+    amp: str = "none"                            # none | bf16: bfloat16 autocast of the forward pass (GPU)
+    channels_last: bool = False                  # NHWC memory layout (faster convolutions on a GPU)
+    compile: bool = False                        # torch.compile the training model
     threads: int = 0                             # torch intra-op threads (0 = torch's default)
     val_every: int = 1                           # validate every N epochs (and after the last)
     max_steps_per_epoch: int = 0                 # cap steps per epoch (0 = no cap; for smoke tests)
@@ -63,6 +67,8 @@ class TrainConfig:
         if self.seg_class_balance not in SEG_CLASS_BALANCE:
             raise ConfigError(f"seg_class_balance must be one of {', '.join(SEG_CLASS_BALANCE)}, "
                               f"not {self.seg_class_balance!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):
             raise ConfigError(f"ema_decay must be 0 (off) or in (0, 1), not {self.ema_decay}")
         if self.epochs <= 0 or self.batch_size <= 0:

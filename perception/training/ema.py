@@ -25,6 +25,7 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
+        model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper shares the original's weights
         self.updates += 1
         d = self.decay * (1.0 - math.exp(-self.updates / self.ramp_steps))
         ema_state = self.module.state_dict()

@@ -15,8 +15,13 @@ from perception.training.losses import LossWeights, multitask_loss
 
 def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
                     device: str, weights: LossWeights, *, epoch: int, max_steps: int = 0,
-                    progress: bool = True, ema: Any = None) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of each loss term. ``ema`` (ModelEMA) follows every step."""
+                    progress: bool = True, ema: Any = None, amp: str = "none",
+                    channels_last: bool = False) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of each loss term.
+
+    ``ema`` (ModelEMA) follows every step. ``amp="bf16"`` runs the forward pass under bfloat16 autocast (the
+    losses are computed in float32); ``channels_last`` feeds NHWC images.
+    """
     from tqdm import tqdm
 
     model.train()
@@ -27,7 +32,10 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
                dynamic_ncols=True)
     for batch in bar:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        out = model(batch["images"])
+        images = batch["images"].contiguous(memory_format=torch.channels_last) if channels_last else batch["images"]
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+            out = model(images)
+        out = {k: v.float() for k, v in out.items()}
         losses = multitask_loss(out, batch, weights)
         loss = losses["total"]
         if not math.isfinite(float(loss.detach())):
