@@ -165,11 +165,14 @@ def main(args: argparse.Namespace) -> int:
         val_readers = {}
         for spec in cfg.val_data:
             kind, path = parse_data_spec(spec)
+            name = Path(path).name if kind == "packed" else kind  # a pack's folders are named by their kind
+            if name in val_readers:
+                raise UserInputError(f"val_data names {name} twice")
             try:
-                val_readers[kind] = open_dataset(kind, path, cfg.val_split)
+                val_readers[name] = open_dataset(kind, path, cfg.val_split)
             except (ValueError, FileNotFoundError, OSError) as e:
                 raise UserInputError(f"cannot open validation data {spec}: {e}") from None
-            print(f"  {spec} [{cfg.val_split}] for validation: {len(val_readers[kind])} frames", file=sys.stderr)
+            print(f"  {spec} [{cfg.val_split}] for validation: {len(val_readers[name])} frames", file=sys.stderr)
         print(f"data ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     except (UserInputError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -30,6 +30,13 @@ def test_pack_reads_back_as_the_letterboxed_originals(tmp_path):
     cam = open_dataset("packed", str(out / "camvid"), "train")
     assert len(cam) == 10 and cam[0].seg_mask is not None
     assert sum(len(cam[i].boxes_xyxy) for i in range(len(cam))) > 0                 # boxes from mask components
+    train_cfg = tmp_path / "on_pack.yaml"
+    train_cfg.write_text(f"train_data: ['packed:{out}/kitti', 'packed:{out}/camvid']\ntrain_repeats: [1, 1]\n"
+                         f"val_data: ['packed:{out}/kitti']\nepochs: 1\nbatch_size: 2\ncrop_wh: [128, 128]\n"
+                         "max_steps_per_epoch: 1\nworkers: 0\n")
+    trained = run_cli("perception.train", "--config", str(train_cfg), "--output", str(tmp_path / "t"), "--no-progress")
+    assert trained.returncode == 0, trained.stderr
+    assert '"val_kitti_map50"' in trained.stderr                                    # validation named by its kind
     again = run_cli("perception.training.pack", "--config", str(cfg), "--output", str(out))
     assert again.returncode == 2 and "already holds a pack" in again.stderr
     tight = run_cli("perception.training.pack", "--config", str(cfg), "--output", str(tmp_path / "p2"),
