@@ -3,7 +3,8 @@
     python -m deploy.sidecar --onnx model.onnx --engine model.engine --precision fp16
 
 The sidecar copies the ONNX file's metadata (classes, input size, weights SHA-256) and records the
-engine's precision, the source ONNX SHA-256 and the TensorRT version, so ``perception.run --backend
+engine's precision, its own SHA-256 (``perception.run`` loads only an engine with these bytes, unless
+``--trust-engine``), the source ONNX SHA-256 and the TensorRT version, so ``perception.run --backend
 tensorrt --weights model.engine`` can set up pre/postprocessing. Exit 2 on bad input.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from perception.backends.metadata import config_from_metadata, read_onnx_metadata, write_sidecar
+from perception.backends.metadata import (ENGINE_SHA256_KEY, config_from_metadata, read_onnx_metadata,
+                                          write_sidecar)
 from perception.backends.tensorrt_runner import tensorrt_version
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
@@ -42,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
     if version is None:
         raise UserInputError("TensorRT is not installed here, so its version is unknown: pass --tensorrt-version")
     meta.update({"precision": args.precision, "builder": args.builder, "source_onnx": onnx_path.name,
-                 "source_onnx_sha256": sha256_of(onnx_path), "tensorrt_version": version})
+                 "source_onnx_sha256": sha256_of(onnx_path), "tensorrt_version": version,
+                 ENGINE_SHA256_KEY: sha256_of(engine)})
     print(f"wrote {write_sidecar(engine, meta)}")
     return 0
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from deploy.int8_calibration import CalibrationBatches, CalibrationCache
-from perception.backends.metadata import config_from_metadata, read_onnx_metadata, write_sidecar
+from perception.backends.metadata import (ENGINE_SHA256_KEY, config_from_metadata, read_onnx_metadata,
+                                          write_sidecar)
 from perception.backends.tensorrt_runner import require_cuda, require_tensorrt
 from perception.errors import UserInputError
 from perception.model.weights import sha256_of
@@ -128,7 +129,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: s
                     "source_onnx_sha256": sha256_of(onnx_path), "tensorrt_version": str(trt.__version__),
                     "batch": sidecar.get("batch") if batch_range is None else "dynamic",
                     "batch_profile_min_opt_max": batch_range,
-                    "gpu": torch.cuda.get_device_name(0)})
+                    "gpu": torch.cuda.get_device_name(0), ENGINE_SHA256_KEY: sha256_of(engine_path)})
     if calibration is not None:
         sidecar["calibration"] = {"images": calibration.images_used, "batch_size": calibration.batch_size,
                                   "batches_fed": getattr(calibrator, "batches_fed", None),

@@ -7,7 +7,7 @@ import math
 import sys
 from typing import Callable, NoReturn
 
-from perception.errors import UserInputError, first_line
+from perception.errors import UserInputError, clean_message, first_line
 
 EXIT_BAD_INPUT = 2
 
@@ -81,5 +81,6 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
     except UserInputError as e:
         print(f"error: {first_line(e, 400)}", file=sys.stderr)
     except OSError as e:
-        print(f"error: {e.strerror or first_line(e)}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {clean_message(f'{e.strerror or first_line(e)}{where}')}", file=sys.stderr)
     return EXIT_BAD_INPUT

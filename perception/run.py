@@ -16,14 +16,17 @@ valid).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from perception.cli import OneLineArgumentParser, float_in_range, positive_int
-from perception.errors import ConfigError, UserInputError
+from perception.errors import ConfigError, UserInputError, clean_message
 from perception.sinks.lock import OutputLock, OutputLocked
 from perception.sinks.resume import drop_cut_tail, identity_mismatch, input_identity, next_part_path, read_resume_state
 
@@ -46,6 +49,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="checkpoint (.pt) from perception.train, or from deploy.export: .onnx (--backend "
                         "onnxruntime) or .engine with its .engine.json sidecar (--backend tensorrt)")
     p.add_argument("--weights-sha256", metavar="HEX", default=None, help="expected SHA-256 of --weights")
+    p.add_argument("--trust-engine", action="store_true",
+                   help="load a TensorRT engine (--weights FILE.engine) even when its bytes do not match the "
+                        "SHA-256 its sidecar records, or the sidecar records none; an engine is native code: "
+                        "only for an engine you know the origin of")
     p.add_argument("--model", metavar="SIZE", default=None,
                    help="lite or base: the published weights of this model size instead of the default (lite)")
     p.add_argument("--camera", metavar="FILE", default=None,
@@ -73,6 +80,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="behaviour planner on tracked vehicles and lanes (plan in frames.jsonl and the HUD)")
     p.add_argument("--planner-policy", metavar="FILE", default=None,
                    help="policy.pt from perception.planning.sim.train, or the default policy's name (the default)")
+    p.add_argument("--planner-policy-sha256", metavar="HEX", default=None,
+                   help="expected SHA-256 of --planner-policy (a name like policy-1a2b3c4d.pt is checked anyway)")
     p.add_argument("--ego-speed-mps", type=float_in_range(0.0, 60.0), default=25.0,
                    help="ego speed the planner assumes (a video carries no speed), in [0, 60]")
     p.add_argument("--no-veto", action="store_true",
@@ -133,16 +142,22 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, A
 
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None)."""
-    from perception.backends.metadata import is_artifact_path, read_artifact
+    from perception.backends.metadata import UntrustedEngine, is_artifact_path, read_artifact, verify_engine
     from perception.model import build_multitask_lite, default_weights, load_checkpoint, published_weights
 
     if args.model is not None and args.weights:
         raise UserInputError("give --weights or --model, not both")
     if args.weights and is_artifact_path(args.weights):
-        art = read_artifact(args.weights)  # exported file: its metadata carries classes and input size
-        if args.weights_sha256 and art.sha256 != args.weights_sha256.lower():
-            raise UserInputError(f"SHA-256 mismatch for {args.weights}: expected {args.weights_sha256}, "
-                                 f"got {art.sha256}")
+        # Exported file: its metadata carries classes and input size. Hash-checked before it is parsed.
+        art = read_artifact(args.weights, expected_sha256=args.weights_sha256)
+        if art.kind == "engine":
+            try:
+                verify_engine(art.path, art.metadata, art.sha256)  # before TensorRT is even imported
+            except UntrustedEngine:
+                if not args.trust_engine:
+                    raise
+                print(f"warning: --trust-engine: loading {art.path}, although its sidecar does not record this "
+                      f"SHA-256 ({art.sha256[:12]}...)", file=sys.stderr)
         warning = UNTRAINED_EXPORT_WARNING.format(path=art.path) if art.untrained else None
         info = {"path": str(art.path), "sha256": art.sha256, "format": art.kind, "metadata": art.metadata}
         return art, info, warning
@@ -165,8 +180,9 @@ def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
     from perception.backends.metadata import DeployArtifact
     from perception.backends.runner import make_runner
 
-    if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine
-        return make_runner(args.backend, model_path=model.path, device=args.device)
+    if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine: the bytes loaded are checked
+        return make_runner(args.backend, model_path=model.path, device=args.device, expected_sha256=model.sha256,
+                           trust_engine=args.trust_engine)
     if args.backend == "torch":
         return make_runner("torch", model=model, device=args.device)
     if args.backend == "onnxruntime":
@@ -182,7 +198,7 @@ def _load_policy(args: argparse.Namespace) -> Any:
         return None
     from perception.planning.policy import load_policy
 
-    return load_policy(args.planner_policy)
+    return load_policy(args.planner_policy, expected_sha256=args.planner_policy_sha256)
 
 
 def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, policy: Any,
@@ -286,10 +302,49 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the job; the output folder is locked (``DIR/.lock``) from before anything is written until the end."""
-    from perception.sources import open_source
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt
 
+
+@contextlib.contextmanager
+def _start_up_signals() -> Iterator[None]:
+    """While the job starts (before the frame loop takes over the signals), SIGTERM stops it like Ctrl-C does: as
+    a KeyboardInterrupt that ``main`` turns into exit code 130, releasing the lock. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM back until the block ends (then raise KeyboardInterrupt): taking the lock and handing
+    it to ``main`` must not be cut in half, or a lock file would stay behind with nobody to remove it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if pending:
+        raise KeyboardInterrupt
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the job; the output folder is locked (``DIR/.lock``) from before anything is written until the end.
+
+    Returns the exit code: 0, 2 (a user mistake: one line on stderr, nothing created) or 130 (interrupted; before
+    the first frame nothing is created, after it the outputs are valid up to the last frame).
+    """
     # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
     # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -297,22 +352,32 @@ def main(args: argparse.Namespace) -> int:
     lock = None
     code = 2
     try:
-        source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
-        camera = _load_camera(args.camera)
-        out_dir, lock, created = _lock_output_dir(args)
-        if lock.took_over:
-            print(f"warning: took over the lock of {out_dir} left by {lock.took_over} (that run is gone)",
-                  file=sys.stderr)
-        code = _run(args, source, camera, out_dir)
+        with _start_up_signals():
+            from perception.backends.runner import check_device  # imported here: Ctrl-C may come while they load
+            from perception.sources import open_source
+
+            check_device(args.backend, args.device)
+            source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
+            camera = _load_camera(args.camera)
+            with _signals_deferred():
+                out_dir, lock, created = _lock_output_dir(args)
+            if lock.took_over:
+                print(f"warning: took over the lock of {out_dir} left by {lock.took_over} (that run is gone)",
+                      file=sys.stderr)
+            code = _run(args, source, camera, out_dir)
     except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {clean_message(str(e))}", file=sys.stderr)
     except OSError as e:
-        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {clean_message(f'{e.strerror or e}{where}')}", file=sys.stderr)
+    except KeyboardInterrupt:  # the frame loop handles its own signals: this is before the first frame
+        code = 130
+        print("interrupted before the first frame: nothing was processed", file=sys.stderr)
     finally:
         if lock is not None:
             lock.release()
-        if code == 2:
-            _remove_empty(created)  # a start that failed leaves no folder behind
+        if code in (2, 130):
+            _remove_empty(created)  # a start that failed leaves no folder behind (a folder with results stays)
     return code
 
 

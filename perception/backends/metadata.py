@@ -4,15 +4,19 @@ The same record travels in two places:
 
 - ONNX ``metadata_props`` (string -> string; lists and dicts are JSON strings);
 - the JSON sidecar next to a TensorRT engine (``model.engine.json``), plus engine-only facts
-  (source ONNX SHA-256, TensorRT version, builder flags).
+  (the engine's own SHA-256, source ONNX SHA-256, TensorRT version, builder flags).
 
 ``read_artifact(path)`` turns either file back into a ``DeployArtifact`` holding a ``ModelConfig``,
 so ``perception.run --weights model.onnx|model.engine`` can build its pre/postprocessing without
 the original checkpoint.
+
+A TensorRT engine is native code to the runtime, so it is loaded only when its bytes match the SHA-256 its
+sidecar records (``verify_engine``), unless the user says to trust it (``perception.run --trust-engine``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import Any
 from perception import __version__
 from perception.config import config_from_dict, config_to_dict
 from perception.errors import ConfigError, UserInputError, first_line
+from perception.integrity import check_sha256
 from perception.model.config import ModelConfig
 from perception.model.weights import sha256_of
 
@@ -29,6 +34,7 @@ METADATA_VERSION = 1
 SIDECAR_SUFFIX = ".json"                # model.engine -> model.engine.json
 PRECISIONS = ("fp32", "fp16", "int8")
 UNTRAINED_SHA256 = "untrained"          # weights_sha256 of the seeded untrained model
+ENGINE_SHA256_KEY = "engine_sha256"     # sidecar key: SHA-256 of the engine file itself
 _JSON_KEYS = ("det_classes", "seg_classes", "input_size_wh", "output_names", "model_config")
 
 
@@ -150,6 +156,38 @@ def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
     return meta
 
 
+class UntrustedEngine(UserInputError):
+    """An engine whose bytes do not match the SHA-256 its sidecar records (or whose sidecar records none)."""
+
+
+def verify_engine(engine_path: str | Path, meta: dict[str, Any], digest: str) -> None:
+    """Raise UntrustedEngine unless ``digest`` (SHA-256 of the engine's bytes) is the one ``meta`` (its sidecar)
+    records. Needs no TensorRT: call it before anything deserialises the engine."""
+    sidecar = sidecar_path(engine_path).name
+    recorded = meta.get(ENGINE_SHA256_KEY)
+    how = ("a TensorRT engine is native code, so it is not loaded: rebuild it with python -m deploy.export "
+           "--format engine, or pass --trust-engine if you know where it comes from")
+    if not isinstance(recorded, str) or not recorded:
+        raise UntrustedEngine(f"{engine_path}: its sidecar {sidecar} records no {ENGINE_SHA256_KEY} (write it again "
+                              f"with python -m deploy.sidecar); {how}")
+    if digest != recorded.lower():
+        raise UntrustedEngine(f"{engine_path}: SHA-256 {digest[:12]}... does not match the {recorded[:12]}... "
+                              f"recorded in {sidecar}; {how}")
+
+
+def read_engine_bytes(engine_path: str | Path, meta: dict[str, Any], *, trust: bool = False) -> bytes:
+    """The engine's bytes, read once and checked (``verify_engine``) unless ``trust``: what is checked is what
+    gets deserialised."""
+    path = Path(engine_path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserInputError(f"cannot read engine {path}: {e.strerror or e}") from None
+    if not trust:
+        verify_engine(path, meta, hashlib.sha256(data).hexdigest())
+    return data
+
+
 # -- reading any exported file back --------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -179,14 +217,21 @@ def is_artifact_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in ARTIFACT_KINDS
 
 
-def read_artifact(path: str | Path) -> DeployArtifact:
-    """Open an exported ``.onnx`` or ``.engine`` and rebuild its ModelConfig from its metadata."""
+def read_artifact(path: str | Path, *, expected_sha256: str | None = None) -> DeployArtifact:
+    """Open an exported ``.onnx`` or ``.engine`` and rebuild its ModelConfig from its metadata.
+
+    The file's SHA-256 is checked first, before anything parses it: against ``expected_sha256`` when given and
+    against the hash prefix in a name like ``model-1a2b3c4d.onnx`` (WeightsError). An engine's sidecar hash is
+    checked by ``verify_engine``, separately, so that a user can choose to trust an engine.
+    """
     p = Path(path)
     kind = ARTIFACT_KINDS.get(p.suffix.lower())
     if kind is None:
         raise UserInputError(f"{p}: not an exported model (expected .onnx or .engine)")
     if not p.is_file():
         raise UserInputError(f"model file not found: {p}")
+    digest = sha256_of(p)
+    check_sha256(p, digest, expected_sha256, what="model")
     meta = read_onnx_metadata(p) if kind == "onnx" else read_sidecar(p)
     return DeployArtifact(path=p, kind=kind, config=config_from_metadata(meta, where=str(p)),
-                          sha256=sha256_of(p), metadata=meta)
+                          sha256=digest, metadata=meta)

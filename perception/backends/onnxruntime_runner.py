@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from perception.backends.metadata import config_from_metadata, read_onnx_metadata
 from perception.errors import UserInputError, first_line
+from perception.integrity import check_sha256
 from perception.model.config import ModelConfig
 from perception.model.network import OUTPUT_NAMES
 
@@ -39,12 +41,13 @@ class OnnxRuntimeRunner:
 
     The session must actually get the requested provider: no silent fallback to the CPU.
     ``precision`` and ``model_config`` come from the file's metadata (``perception.backends.metadata``).
+    ``expected_sha256``: the file is read once, checked against it, and the session built from those bytes.
     """
 
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, threads: int | None = None, device: str = "cpu",
-                 model_config: ModelConfig | None = None):
+                 model_config: ModelConfig | None = None, *, expected_sha256: str | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -53,6 +56,10 @@ class OnnxRuntimeRunner:
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise UserInputError(f"ONNX file not found: {onnx_path}")
+        model: str | bytes = str(onnx_path)
+        if expected_sha256 is not None:
+            model = onnx_path.read_bytes()
+            check_sha256(onnx_path, hashlib.sha256(model).hexdigest(), expected_sha256, what="model")
         meta = read_onnx_metadata(onnx_path)
         providers = ort_providers(device)
         so = ort.SessionOptions()
@@ -60,7 +67,7 @@ class OnnxRuntimeRunner:
         if threads:
             so.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(onnx_path), so, providers=providers)
+            self.session = ort.InferenceSession(model, so, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types for every load failure
             raise UserInputError(f"onnxruntime cannot load {onnx_path}: {first_line(e)}") from None
         if self.session.get_providers()[0] != providers[0]:

@@ -12,12 +12,14 @@ runner also says what it is (``name``, ``precision``, ``device``) and which ``mo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
-from perception.backends.onnxruntime_runner import OnnxRuntimeRunner
+from perception.backends.onnxruntime_runner import OnnxRuntimeRunner, ort_providers
 from perception.backends.tensorrt_runner import TensorRTRunner
 from perception.backends.torch_runner import TorchRunner
 from perception.errors import UserInputError
@@ -26,6 +28,7 @@ from perception.model.network import MultiTaskNet
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 ARTIFACT_SUFFIXES = {"onnxruntime": (".onnx",), "tensorrt": (".engine", ".plan")}
+_CUDA_DEVICE = re.compile(r"cuda(?::(\d+))?")  # "cuda" or "cuda:N"
 
 
 class Runner(Protocol):
@@ -37,8 +40,38 @@ class Runner(Protocol):
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
+def check_device(backend: str, device: str) -> None:
+    """Refuse a ``device`` that ``backend`` cannot use on this machine (UserInputError, one line naming --device).
+
+    torch: ``cpu``, ``cuda`` or ``cuda:N`` with that GPU present; onnxruntime: ``cpu``, ``cuda`` or ``tensorrt``
+    with that execution provider installed; tensorrt: ``cuda`` or ``cuda:N`` (``cpu``, the flag's default, means
+    the default GPU; the runner checks for TensorRT and CUDA). Cheap: nothing is loaded, no GPU memory is taken.
+    """
+    if backend == "onnxruntime":
+        try:
+            ort_providers(device)
+        except ImportError:
+            raise UserInputError("the onnxruntime backend needs the 'onnx' extra: pip install -e '.[onnx]'") from None
+        except UserInputError as e:
+            raise UserInputError(f"--device {device}: {e}") from None
+        return
+    cuda = _CUDA_DEVICE.fullmatch(device)
+    if device != "cpu" and cuda is None:
+        where = "cpu, cuda or cuda:N" if backend == "torch" else "cuda or cuda:N"
+        raise UserInputError(f"--device {device!r}: the {backend} backend runs on {where}")
+    if backend == "torch" and cuda is not None:
+        if not torch.cuda.is_available():
+            raise UserInputError(f"--device {device}: no CUDA GPU is available here (torch.cuda.is_available() is "
+                                 f"False); use --device cpu")
+        index, count = int(cuda.group(1) or 0), torch.cuda.device_count()
+        if index >= count:
+            raise UserInputError(f"--device {device}: this machine has {count} CUDA GPU(s), cuda:0 to "
+                                 f"cuda:{count - 1}")
+
+
 def make_runner(backend: str, *, model: MultiTaskNet | None = None, model_path: str | Path | None = None,
-                device: str = "cpu", precision: str | None = None, threads: int | None = None) -> Runner:
+                device: str = "cpu", precision: str | None = None, threads: int | None = None,
+                expected_sha256: str | None = None, trust_engine: bool = False) -> Runner:
     """Build the runner for ``backend``.
 
     - ``torch``: needs ``model``; ``precision`` fp32 (default) or fp16 (fp16 needs ``device`` cuda).
@@ -47,6 +80,8 @@ def make_runner(backend: str, *, model: MultiTaskNet | None = None, model_path: 
     - ``tensorrt``: needs ``model_path`` to an ``.engine`` with its JSON sidecar; runs on CUDA.
     For exported files the precision is the one they were built with; a different ``precision``
     is an error, never ignored. Wrong combinations raise UserInputError naming what to pass instead.
+    ``expected_sha256``: the exported file's bytes must have this SHA-256 (checked on the bytes loaded). An engine
+    must also match the SHA-256 its sidecar records, unless ``trust_engine``.
     """
     if backend not in BACKENDS:
         raise UserInputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
@@ -64,9 +99,9 @@ def make_runner(backend: str, *, model: MultiTaskNet | None = None, model_path: 
                              f"python -m deploy.export --format {fmt}), got {model_path}")
     runner: Runner
     if backend == "onnxruntime":
-        runner = OnnxRuntimeRunner(model_path, threads=threads, device=device)
+        runner = OnnxRuntimeRunner(model_path, threads=threads, device=device, expected_sha256=expected_sha256)
     else:
-        runner = TensorRTRunner(model_path, device=device)
+        runner = TensorRTRunner(model_path, device=device, trust_engine=trust_engine, expected_sha256=expected_sha256)
     if precision is not None and precision != runner.precision:
         raise UserInputError(f"{model_path} was built for {runner.precision}, not {precision}; "
                              f"export it again with the precision you want")

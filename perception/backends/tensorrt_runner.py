@@ -12,14 +12,16 @@ against a real TensorRT install in this repository's CI (see docs/jetson.md, "Wh
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from perception.backends.metadata import config_from_metadata, read_sidecar
+from perception.backends.metadata import config_from_metadata, read_engine_bytes, read_sidecar
 from perception.errors import UserInputError
+from perception.integrity import check_sha256
 from perception.model.network import OUTPUT_NAMES
 
 MIN_TENSORRT_MAJOR = 10
@@ -58,17 +60,22 @@ class TensorRTRunner:
 
     Input: uint8 (B, 3, H, W) numpy; output: dict of float32 numpy arrays keyed by OUTPUT_NAMES.
     ``device``: "cuda" or "cuda:N" ("cpu" is taken as the default GPU, since TensorRT only runs on GPUs).
+    The engine's bytes are read once and must match the SHA-256 its sidecar records (an engine is native code),
+    unless ``trust_engine``; and ``expected_sha256`` (e.g. what ``read_artifact`` hashed) when given.
     """
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: str | Path, device: str = "cuda"):
+    def __init__(self, engine_path: str | Path, device: str = "cuda", *, trust_engine: bool = False,
+                 expected_sha256: str | None = None):
         trt = require_tensorrt()
         require_cuda()
         engine_path = Path(engine_path)
         if not engine_path.is_file():
             raise UserInputError(f"engine file not found: {engine_path}")
         self.metadata = read_sidecar(engine_path)
+        engine_bytes = read_engine_bytes(engine_path, self.metadata, trust=trust_engine)
+        check_sha256(engine_path, hashlib.sha256(engine_bytes).hexdigest(), expected_sha256, what="engine")
         self.model_config = config_from_metadata(self.metadata, where=str(engine_path))
         self.precision = str(self.metadata.get("precision", "fp32"))
         self.device = "cuda" if device == "cpu" else device
@@ -76,7 +83,7 @@ class TensorRTRunner:
         self._logger = trt.Logger(trt.Logger.WARNING)
         with torch.cuda.device(self._torch_device):
             runtime = trt.Runtime(self._logger)
-            self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
+            self.engine = runtime.deserialize_cuda_engine(engine_bytes)
             if self.engine is None:
                 raise UserInputError(f"TensorRT {trt.__version__} cannot load {engine_path} (built with TensorRT "
                                      f"{self.metadata.get('tensorrt_version')} on {self.metadata.get('gpu')}; "

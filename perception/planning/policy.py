@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from perception.errors import WeightsError
+from perception.integrity import check_sha256
 from perception.planning.actions import ACTIONS, DEFAULT_TARGET_SPEEDS_MPS
 
 PLANNER_FORMAT = "perception.planner"
@@ -105,11 +106,13 @@ def save_policy(path: str | Path, q_net_state: dict[str, Any], net_arch: tuple[i
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecord] | None = None) -> Policy:
-    """Load a policy file (weights_only) or a published name; published files are hash-checked.
+def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecord] | None = None,
+                expected_sha256: str | None = None) -> Policy:
+    """Load a policy file (weights_only) or a published name, checking its SHA-256 before unpickling.
 
-    ``None`` loads the default published policy. ``known``: the names to resolve (default
-    ``PUBLISHED_POLICIES``). Raises WeightsError with a one-line reason.
+    A published name is checked against its record's hash; any file against ``expected_sha256`` when given and
+    against the hash prefix in a name like ``policy-1a2b3c4d.pt``. ``None`` loads the default published policy.
+    ``known``: the names to resolve (default ``PUBLISHED_POLICIES``). Raises WeightsError with a one-line reason.
     """
     import torch
 
@@ -132,6 +135,7 @@ def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecor
     if expected is not None and digest != expected:
         raise WeightsError(f"planner policy {path}: SHA-256 {digest[:12]}... does not match the published "
                            f"{expected[:12]}... (file damaged or replaced)")
+    check_sha256(path, digest, expected_sha256, what="planner policy")
     import io
 
     try:
