@@ -52,21 +52,23 @@ class WeightsRecord:
 
 # Weights shipped with the package, by name (card: docs/models/multitask_lite.md, data, command and metrics).
 # Superseded weights are not shipped; they live in perception/training/weights/ as the start points of the
-# fine-tuning configs: multitask_lite_cpu60 (finetune_cpu.yaml) and multitask_lite_cpu120 (generalise_cpu.yaml).
+# fine-tuning configs: multitask_lite_cpu60 (finetune_cpu.yaml), multitask_lite_cpu120 (generalise_cpu.yaml) and
+# multitask_lite_v2 (generalise_v3_cpu.yaml).
 PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
-    "multitask_lite_v2": WeightsRecord(
-        name="multitask_lite_v2",
-        file_name="multitask_lite_v2-07a743b7.pt",
-        sha256="07a743b779a2b1e316076ee3155e3138fc1aac54ef569f6e48083a732bc7ae14",
-        metrics={"camvid_val_miou": 0.4590, "cityscapes_val_miou": 0.5067, "idd_val_coarse_miou": 0.4340,
-                 "apollo_val_ap50": 0.1207, "apollo_val_car_ap50": 0.3683, "kitti_val_ap50": 0.2102,
-                 "kitti_val_car_ap50": 0.5682, "kitti_yolo_val_ap50": 0.2190},
+    "multitask_lite_v3": WeightsRecord(
+        name="multitask_lite_v3",
+        file_name="multitask_lite_v3-6c30ad37.pt",
+        sha256="6c30ad370d36e70b439a57370ff6057fc696f14cf4358a9cc859b0ee2ef1a746",
+        size="lite",
+        metrics={"camvid_val_miou": 0.5397, "cityscapes_val_miou": 0.5168, "idd_val_coarse_miou": 0.5232,
+                 "apollo_val_ap50": 0.1224, "apollo_val_car_ap50": 0.3713, "kitti_val_ap50": 0.2304,
+                 "kitti_val_car_ap50": 0.5770, "kitti_val_pedestrian_ap50": 0.2570, "kitti_yolo_val_ap50": 0.2146},
         score_threshold=0.45,
     ),
 }
-DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_v2"
+DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_v3"
 # Published weights per model size (what --model SIZE loads); a size without an entry has no weights yet.
-WEIGHTS_BY_SIZE: dict[str, str] = {"lite": "multitask_lite_v2"}
+WEIGHTS_BY_SIZE: dict[str, str] = {"lite": "multitask_lite_v3"}
 
 
 @dataclass(frozen=True)
