@@ -209,6 +209,7 @@ def test_fp16_onnx_is_half_precision_and_as_close_as_torch_half(model, tmp_path)
         assert got[name].shape == r.shape and got[name].dtype == np.float32
         ours, torchs = np.abs(got[name] - r), np.abs(half[name] - r)
         assert ours.mean() <= 1.5 * torchs.mean() + 1e-6, (name, ours.mean(), torchs.mean())
-        # the worst single element differs by chance between two fp16 computation orders: allow twice torch's
-        # worst error, or 0.02 in logit / pixel units (a logit off by 0.02 moves a probability by < 0.005)
-        assert ours.max() <= max(2.0 * torchs.max(), 0.02), (name, ours.max(), torchs.max())
+        # the worst single element differs by chance between two fp16 computation orders (fp16 keeps about 3
+        # significant digits, through ~60 layers): allow twice torch's worst error, or 0.05 in logit / pixel
+        # units (a logit off by 0.05 moves a probability by < 0.0125); an fp16 overflow would be far larger
+        assert ours.max() <= max(2.0 * torchs.max(), 0.05), (name, ours.max(), torchs.max())
