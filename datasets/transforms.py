@@ -166,14 +166,14 @@ class Augment:
                       lanes=new_lanes, lane_sides=sides, source=sample.source, meta=new_meta)
 
 
-def letterbox(sample: Sample, net_wh: tuple[int, int] = (640, 384),
+def letterbox(sample: Sample, input_size_wh: tuple[int, int] = (640, 384),
               pad_value: int = PAD_VALUE) -> tuple[Sample, LetterboxParams]:
-    """Resize ``sample`` into ``net_wh`` (W, H) keeping its aspect ratio, pad with ``pad_value`` (mask: 255).
+    """Resize ``sample`` into ``input_size_wh`` (W, H) keeping its aspect ratio, pad with ``pad_value`` (mask: 255).
 
     The same resize as at inference (``perception.preprocess.letterbox``). Returns the new sample and the
     ``LetterboxParams`` that map coordinates both ways.
     """
-    lb = LetterboxParams.fit((sample.width, sample.height), net_wh)
+    lb = LetterboxParams.fit((sample.width, sample.height), input_size_wh)
     nw, nh = lb.dst_size_wh
     img = lb.apply(sample.image_bgr, pad_value)
     mask = None

@@ -14,7 +14,7 @@ class Preprocessor:
     """Letterbox (and optionally undistort) frames to the network input size.
 
     Args:
-        net_size_wh: network input (width, height) in pixels, default 640x384.
+        input_size_wh: network input (width, height) in pixels, default 640x384.
         camera: optional camera model with ``K`` (3x3), ``dist`` (OpenCV coefficients) and
             ``width_px``/``height_px``. When given, one ``cv2.remap`` does undistortion and
             resize together; its maps are computed once per input size and cached.
@@ -23,8 +23,8 @@ class Preprocessor:
     The network normalises internally, so no float conversion happens here.
     """
 
-    def __init__(self, net_size_wh: tuple[int, int] = (640, 384), camera: Any | None = None):
-        self.net_size_wh = (int(net_size_wh[0]), int(net_size_wh[1]))
+    def __init__(self, input_size_wh: tuple[int, int] = (640, 384), camera: Any | None = None):
+        self.input_size_wh = (int(input_size_wh[0]), int(input_size_wh[1]))
         self.camera = camera
         self._cache_key: tuple[int, int] | None = None
         self._params: LetterboxParams | None = None
@@ -38,7 +38,7 @@ class Preprocessor:
         return self._params
 
     def _prepare(self, src_size_wh: tuple[int, int]) -> None:
-        params = LetterboxParams.fit(src_size_wh, self.net_size_wh)
+        params = LetterboxParams.fit(src_size_wh, self.input_size_wh)
         self._params, self._cache_key, self._maps = params, src_size_wh, None
         if self.camera is not None:
             cam = self.camera.scaled_to(*src_size_wh) if (
@@ -49,7 +49,7 @@ class Preprocessor:
             P = np.array([[K[0, 0] * params.sx, 0.0, (K[0, 2] + 0.5) * params.sx - 0.5 + params.pad_left_px],
                           [0.0, K[1, 1] * params.sy, (K[1, 2] + 0.5) * params.sy - 0.5 + params.pad_top_px],
                           [0.0, 0.0, 1.0]])
-            self._maps = cv2.initUndistortRectifyMap(K, self._dist, None, P, self.net_size_wh, cv2.CV_16SC2)
+            self._maps = cv2.initUndistortRectifyMap(K, self._dist, None, P, self.input_size_wh, cv2.CV_16SC2)
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, LetterboxParams]:
         h, w = image_bgr.shape[:2]

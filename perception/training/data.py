@@ -45,7 +45,7 @@ def with_coarse_labels(sample: Sample) -> Sample:
     return sample.replace(seg_mask=mask, meta=meta)
 
 
-def load_letterboxed(spec: str, split: str, net_wh: tuple[int, int]) -> list[Sample]:
+def load_letterboxed(spec: str, split: str, input_size_wh: tuple[int, int]) -> list[Sample]:
     """Read every sample of one dataset split and letterbox it to the network size (kept in memory).
 
     Coarse masks (IDD-Lite) become training masks first (``with_coarse_labels``).
@@ -55,7 +55,7 @@ def load_letterboxed(spec: str, split: str, net_wh: tuple[int, int]) -> list[Sam
         reader = open_dataset(kind, path, split)
     except (ValueError, FileNotFoundError, OSError) as e:
         raise UserInputError(f"cannot open {spec} split {split!r}: {e}") from None
-    return [letterbox(with_coarse_labels(reader[i]), net_wh)[0] for i in range(len(reader))]
+    return [letterbox(with_coarse_labels(reader[i]), input_size_wh)[0] for i in range(len(reader))]
 
 
 def _crop(sample: Sample, x0: int, y0: int, cw: int, ch: int) -> Sample:

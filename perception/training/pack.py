@@ -43,16 +43,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def fit_to_network(sample: Sample, net_wh: tuple[int, int]) -> Sample:
-    """``sample`` scaled down (aspect kept) to fit ``net_wh``; unchanged if it already fits.
+def fit_to_network(sample: Sample, input_size_wh: tuple[int, int]) -> Sample:
+    """``sample`` scaled down (aspect kept) to fit ``input_size_wh``; unchanged if it already fits.
 
     The scaled frame is the letterboxed one without its padding, so letterboxing it again gives the very
     pixels, boxes and lanes that letterboxing the original gives.
     """
-    lb = LetterboxParams.fit((sample.width, sample.height), net_wh)
+    lb = LetterboxParams.fit((sample.width, sample.height), input_size_wh)
     if lb.sx >= 1.0 and lb.sy >= 1.0:
         return sample
-    boxed = letterbox(sample, net_wh)[0]
+    boxed = letterbox(sample, input_size_wh)[0]
     x0, y0, x1, y1 = lb.valid_region_net()
     shift = np.array([x0, y0, x0, y0], np.float32)
     meta = {k: v for k, v in boxed.meta.items() if k != "letterbox"}
@@ -66,11 +66,11 @@ def fit_to_network(sample: Sample, net_wh: tuple[int, int]) -> Sample:
         lanes=None if boxed.lanes is None else [p - shift[:2] for p in boxed.lanes], meta=meta)
 
 
-def mask_boxes_at_network_scale(source: Sample, stored: Sample, net_wh: tuple[int, int]) -> Sample:
+def mask_boxes_at_network_scale(source: Sample, stored: Sample, input_size_wh: tuple[int, int]) -> Sample:
     """``stored`` with the boxes ``with_mask_boxes`` finds at the network scale (its thresholds are in pixels),
     mapped into ``stored``'s pixels: the boxes training on the original data would see."""
-    lb = LetterboxParams.fit((source.width, source.height), net_wh)
-    boxed = with_mask_boxes(letterbox(source, net_wh)[0])
+    lb = LetterboxParams.fit((source.width, source.height), input_size_wh)
+    boxed = with_mask_boxes(letterbox(source, input_size_wh)[0])
     kx, ky = stored.width / source.width, stored.height / source.height
 
     def back(b: np.ndarray | None) -> np.ndarray | None:
@@ -136,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
         out = Path(args.output)
         if any(out.glob("*/*/index.json")):
             raise UserInputError(f"{out} already holds a pack; choose a new --output")
-        net_wh = cfg.model.input_size_wh
+        input_size_wh = cfg.model.input_size_wh
         jobs = [(spec, cfg.train_split, True) for spec in cfg.train_data]
         jobs += [(spec, cfg.val_split, False) for spec in cfg.val_data]
         total = 0
@@ -150,9 +150,9 @@ def main(args: argparse.Namespace) -> int:
             samples = []
             for i in range(0, len(reader), step):
                 src = reader[i]
-                stored = fit_to_network(src, net_wh)
+                stored = fit_to_network(src, input_size_wh)
                 if is_train and kind in cfg.mask_boxes:
-                    stored = mask_boxes_at_network_scale(src, stored, net_wh)
+                    stored = mask_boxes_at_network_scale(src, stored, input_size_wh)
                 samples.append(stored)
             size = write_split(samples, out / kind / split, kind, args.jpeg_quality)
             total += size
