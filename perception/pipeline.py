@@ -241,6 +241,9 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                                             warning=weights_warning)
             with timer.stage("write"):
                 record = result.to_json()
+                if item.warning:  # decoded, but the decoder reported damage in or before it
+                    record["status"] = "damaged"
+                    record["warning"] = item.warning
                 if item.log_time_ns is not None:
                     record["log_time_ns"] = int(item.log_time_ns)
                 jsonl.write(record)

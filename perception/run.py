@@ -433,7 +433,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> i
     damage = getattr(source, "damage", None)
     if damage:
         more = f" (+{len(damage) - 1} more notes in summary.json)" if len(damage) > 1 else ""
-        print(f"warning: input damaged, processed up to the damage: {damage[0]}{more}", file=sys.stderr)
+        print(f"warning: input damaged: {damage[0]}{more}", file=sys.stderr)
     if report.interrupted:
         return 130
     return 0

@@ -40,6 +40,8 @@ class Frame:
         source: the SourceInfo of the source it came from.
         log_time_ns: for frames from a driving log, the log's absolute record time of the message
             (nanoseconds, the log's own epoch, usually Unix time); None for videos and image folders.
+        warning: set when the frame was decoded but the decoder reported errors in it (the image may show
+            damage); None otherwise. The pipeline writes such frames with ``status: "damaged"``.
     """
 
     index: int
@@ -47,6 +49,7 @@ class Frame:
     image_bgr: np.ndarray
     source: SourceInfo
     log_time_ns: int | None = None
+    warning: str | None = None
 
     @property
     def size_wh(self) -> tuple[int, int]:

@@ -1,7 +1,28 @@
-"""Video files decoded with OpenCV (FFmpeg backend)."""
+"""Video files decoded with OpenCV (FFmpeg backend).
+
+Frame identity comes from the container's presentation timestamps (``CAP_PROP_POS_MSEC`` after each read),
+not from counting reads: when damage makes the decoder skip packets, a counter would give every later frame
+the index (and time) of an earlier one. A frame's index is its slot at the nominal frame rate, counted from
+the last placed frame: ``index = previous + round((t - t_previous) * fps)``; the slots it jumps over are
+reported as lost (``FailedFrame``) at their own index. This assumes a constant frame rate, as the nominal fps
+does. Only a container without timestamps (every frame at 0 s) falls back to decode order.
+
+What FFmpeg's decoder logs while a frame is read (it writes errors to the process's stderr, fd 2) is caught
+for the length of that read: a frame whose decoding logged errors carries them in ``Frame.warning`` and the
+pipeline writes it with ``status: "damaged"``. The decoder runs in one thread so that its messages belong to
+the frame being read. After such errors, or after lost frames, the frames decoded before the next key frame
+predict from damaged or missing pictures: they are flagged the same way (key frames are found by a pass over
+the file's packets, made only once damage is met). Damage the decoder does not notice (random bytes that
+still parse as valid slice data) cannot be seen through OpenCV: those frames, and the ones that follow up to
+the next key frame, stay ``ok``. Messages that are not FFmpeg's are passed on to stderr.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -13,14 +34,57 @@ from perception.sources.frame import FailedFrame, Frame, SourceInfo
 
 # After this many consecutive unreadable frames we assume the rest of the file is gone.
 MAX_CONSECUTIVE_FAILURES = 25
+# At most this many notes in ``damage`` (one more says that some were left out).
+MAX_NOTES = 20
+# A line of FFmpeg's default log output: "[h264 @ 0x55d0c8a1f2c0] Invalid NAL unit size ...".
+_FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ 0x[0-9a-fA-F]+\] ")
+
+
+class _DecoderLog:
+    """Catches what is written to fd 2 (FFmpeg's log) while one ``cap.read()`` runs."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()
+
+    def read(self, cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None, list[str]]:
+        """``cap.read()``; returns (ok, image, FFmpeg's log lines written meanwhile)."""
+        sys.stderr.flush()
+        fd = self._file.fileno()
+        saved = os.dup(2)
+        try:
+            os.dup2(fd, 2)
+            try:
+                ok, image = cap.read()
+            finally:
+                os.dup2(saved, 2)
+        finally:
+            os.close(saved)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size == 0:
+            return ok, image, []
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, size).decode("utf-8", errors="replace")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        lines = [line for line in text.splitlines() if line.strip()]
+        ffmpeg = [line for line in lines if _FFMPEG_LINE.match(line)]
+        other = [line for line in lines if not _FFMPEG_LINE.match(line)]
+        if other:  # not ours to swallow
+            os.write(2, ("\n".join(other) + "\n").encode())
+        return ok, image, [_FFMPEG_LINE.sub("", line).strip() for line in ffmpeg]
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class VideoSource:
-    """Frames of a video file, in order.
+    """Frames of a video file, in order, placed by their presentation time (see the module docstring).
 
-    Timestamps are ``index / fps``, with fps from the container (falls back to 30 when the
-    container does not say). A frame the decoder cannot read while the container still announces
-    more frames is reported as ``FailedFrame`` and decoding continues with the next one.
+    ``timestamp_s`` is the frame's presentation time from the container (``index / fps`` when it has none);
+    fps is the container's (30 when it does not say). Frames the decoder cannot deliver are ``FailedFrame``
+    at their own index: those skipped in the middle (seen as a jump in the timestamps) and, when the file
+    ends before the frames the container announces, the rest ("unreadable tail"). ``damage`` (read after
+    iterating) lists one-line notes about what was lost or decoded with errors.
     """
 
     def __init__(self, path: str | Path):
@@ -29,17 +93,24 @@ class VideoSource:
             raise UserInputError(f"video not found: {self.path}")
         if not self.path.is_file():
             raise UserInputError(f"not a file: {self.path}")
-        cap = cv2.VideoCapture(str(self.path))
-        ok, first = cap.read() if cap.isOpened() else (False, None)
+        # One decoder thread: with frame threading, errors are logged while a later frame is being read.
+        params = [cv2.CAP_PROP_N_THREADS, 1] if hasattr(cv2, "CAP_PROP_N_THREADS") else []
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_ANY, params)
+        self._log = _DecoderLog()
+        ok, first, first_log = self._log.read(cap) if cap.isOpened() else (False, None, [])
         if not ok or first is None:
             cap.release()
+            self._log.close()
             raise UserInputError(f"cannot decode any frame from {self.path}: not a video, or damaged")
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
         codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00") if fourcc else ""
         self._cap = cap
-        self._first: np.ndarray | None = first
+        self._first: tuple[np.ndarray, float, list[str]] | None = (
+            first, float(cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0, first_log)
+        self._damage: list[str] = []
+        self._key_times_s: np.ndarray | None = None  # presentation times of key frames, found when needed
         self.info = SourceInfo(
             path=str(self.path),
             kind="video",
@@ -50,39 +121,103 @@ class VideoSource:
             extra={"codec": codec, "fps_from_container": 0.0 < fps < 1000.0},
         )
 
+    @property
+    def damage(self) -> list[str]:
+        """One-line notes about damage met so far (empty: none)."""
+        return list(self._damage)
+
+    def _note(self, text: str) -> None:
+        if len(self._damage) < MAX_NOTES:
+            self._damage.append(text)
+        elif len(self._damage) == MAX_NOTES:
+            self._damage.append("... more damage notes left out")
+
+    def _is_key_frame(self, t_s: float) -> bool:
+        """Whether the frame presented at ``t_s`` is a key frame (one pass over the packets, the first time)."""
+        if self._key_times_s is None:
+            times = []
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_FORMAT, -1])  # packets, no decoding
+            failures_in_a_row = 0
+            while cap.isOpened() and failures_in_a_row < MAX_CONSECUTIVE_FAILURES:
+                ok, _, _ = self._log.read(cap)  # a damaged packet fails here too: go on past it
+                failures_in_a_row = 0 if ok else failures_in_a_row + 1
+                if ok and cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
+                    times.append(float(cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0)
+            cap.release()
+            self._key_times_s = np.asarray(times, dtype=np.float64)
+        return bool(np.any(np.abs(self._key_times_s - t_s) < 0.5 / self.info.fps))
+
+    def _next(self) -> tuple[bool, np.ndarray | None, float, list[str]]:
+        """(ok, image, presentation time in seconds, decoder log lines) of the next frame."""
+        if self._first is not None:
+            image, t_s, log = self._first
+            self._first = None
+            return True, image, t_s, log
+        ok, image, log = self._log.read(self._cap)
+        return ok and image is not None, image, float(self._cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0, log
+
     def iter_frames(self, start_index: int = 0) -> Iterator[Frame | FailedFrame]:
         """Yield frames from ``start_index`` on (earlier frames are decoded and skipped)."""
         fps = self.info.fps
         announced = self.info.frame_count
-        index = 0
-        failures_in_a_row = 0
+        last_index, last_t = -1, 0.0  # the last frame placed
+        have_timestamps = True  # until a second frame also says 0 s
+        failed_reads = 0  # reads that failed since the last frame placed
+        damaged_since: int | None = None  # frames predict from damage met at this frame, until a key frame
         while True:
-            if self._first is not None:
-                ok, image = True, self._first
-                self._first = None
-            else:
-                ok, image = self._cap.read()
-            if ok and image is not None:
-                failures_in_a_row = 0
-                if index >= start_index:
-                    if image.ndim == 2:
-                        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-                    yield Frame(index=index, timestamp_s=index / fps, image_bgr=image, source=self.info)
-                index += 1
+            ok, image, t_s, log = self._next()
+            if not ok:
+                if log and failed_reads == 0:  # one note per damaged stretch
+                    self._note(f"decoder errors after frame {last_index}: {log[0]}")
+                    damaged_since = last_index + 1 if damaged_since is None else damaged_since
+                if announced is not None and last_index + 1 >= announced:
+                    return  # every announced frame is placed: the end
+                failed_reads += 1
+                if failed_reads < MAX_CONSECUTIVE_FAILURES:
+                    continue  # damage in the middle: the next frame read tells (by its time) what was lost
+                if announced is not None and last_index + 1 < announced:
+                    self._note(f"file ends early: frames {last_index + 1}-{announced - 1} of the {announced} "
+                               f"announced could not be read")
+                    for lost in range(max(last_index + 1, start_index), announced):
+                        yield FailedFrame(index=lost, timestamp_s=last_t + (lost - last_index) / fps,
+                                          reason="unreadable tail")
+                return
+            # Place the frame by its presentation time.
+            if last_index >= 0 and t_s <= 0.0 and last_t <= 0.0:
+                have_timestamps = False  # a second frame at 0 s: the container has no timestamps
+            if not have_timestamps:
+                index, t_s = last_index + 1, (last_index + 1) / fps
+            elif last_index < 0:
+                index = max(0, int(round(t_s * fps)))
+            elif t_s <= last_t:
+                # a time not after the previous frame's: which frame it is cannot be told
+                self._note(f"a frame at {t_s:.3f} s (not after frame {last_index} at {last_t:.3f} s) was dropped")
                 continue
-            # read() failed: the end, or a damaged frame in the middle.
-            if announced is None or index >= announced:
-                return
-            failures_in_a_row += 1
+            else:
+                index = last_index + max(1, int(round((t_s - last_t) * fps)))
+            if index > last_index + 1:
+                lost_span = f"{last_index + 1}-{index - 1}" if index - last_index > 2 else f"{last_index + 1}"
+                self._note(f"frames {lost_span} lost: the decoder could not read them "
+                           f"({failed_reads} failed reads)")
+                for lost in range(max(last_index + 1, start_index), index):
+                    yield FailedFrame(index=lost, timestamp_s=t_s - (index - lost) / fps, reason="decode failed")
+                damaged_since = last_index + 1 if damaged_since is None else damaged_since
+            if damaged_since is not None and self._is_key_frame(t_s):
+                damaged_since = None  # a key frame predicts from nothing before it
+            warning = None
+            if log:
+                warning = f"decoder reported errors: {'; '.join(dict.fromkeys(log))}"[:300]
+                self._note(f"frame {index} decoded with errors: {log[0]}")
+                damaged_since = index if damaged_since is None else damaged_since
+            elif damaged_since is not None:
+                warning = (f"decoded after damage at frame {damaged_since}, before the next key frame: "
+                           f"may show artefacts")
+            last_index, last_t, failed_reads = index, t_s, 0
             if index >= start_index:
-                yield FailedFrame(index=index, timestamp_s=index / fps, reason="decode failed")
-            index += 1
-            if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
-                # Count the rest as lost rather than spin on a dead file.
-                for lost in range(index, announced):
-                    if lost >= start_index:
-                        yield FailedFrame(index=lost, timestamp_s=lost / fps, reason="unreadable tail")
-                return
+                if image.ndim == 2:
+                    image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+                yield Frame(index=index, timestamp_s=t_s, image_bgr=image, source=self.info, warning=warning)
 
     def close(self) -> None:
         self._cap.release()
+        self._log.close()
