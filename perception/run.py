@@ -126,6 +126,13 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, A
         if mcap.is_dir() or not mcap.parent.is_dir():
             raise UserInputError(f"--mcap-out {mcap}: not a file in an existing folder")
     if not args.resume:
+        # a fresh run replaces frames.jsonl and summary.json: the video and MCAP parts an earlier, resumed run
+        # left here would describe other results
+        stale = list(out_dir.glob("annotated.part*.mp4"))
+        if mcap is not None:
+            stale += list(mcap.parent.glob(f"{mcap.stem}.part*{mcap.suffix}"))
+        for path in stale:
+            path.unlink(missing_ok=True)
         return None, "annotated.mp4", mcap
     state = read_resume_state(out_dir)
     if state.previous_identity is not None:

@@ -317,3 +317,18 @@ def test_tracker_starts_at_first_id():
     tracker = ByteTracker(TrackerConfig(confirm_frames=1), first_id=42)
     tracks = tracker.update(np.array([[10.0, 10, 50, 50]]), np.array([0.9]), np.array([0]))
     assert [t.track_id for t in tracks] == [42] and tracker.next_id == 43
+
+
+def test_a_fresh_run_removes_video_parts_an_earlier_resumed_run_left(tmp_path):
+    """A rerun without --resume into an old folder must not leave annotated.part2.mp4 beside its new results."""
+    out = tmp_path / "old_run"
+    out.mkdir()
+    (out / "annotated.part2.mp4").write_bytes(b"from an earlier, resumed run")
+    (out / "results.part2.mcap").write_bytes(b"from an earlier, resumed run")
+    (out / "notes.txt").write_text("the user's own file")
+    proc = run_cli("perception.run", "--source", str(need(KITTI_IMAGES)), "--output", str(out),
+                   "--max-frames", "1", "--no-progress", "--planner", "off", "--lanes", "off")
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert "annotated.part2.mp4" not in names and "annotated.mp4" in names
+    assert "notes.txt" in names and "results.part2.mcap" in names  # not ours to remove without --mcap-out
