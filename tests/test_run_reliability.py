@@ -332,3 +332,13 @@ def test_a_fresh_run_removes_video_parts_an_earlier_resumed_run_left(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert "annotated.part2.mp4" not in names and "annotated.mp4" in names
     assert "notes.txt" in names and "results.part2.mcap" in names  # not ours to remove without --mcap-out
+
+
+def test_mcap_out_inside_a_new_output_folder(tmp_path):
+    """Was: --mcap-out NEWDIR/r.mcap failed when NEWDIR was also the new --output (it did not exist yet)."""
+    pytest.importorskip("mcap.writer", reason="the mcap package (extra 'logs') is not installed")
+    out = tmp_path / "new"
+    proc = run_cli("perception.run", "--source", str(need(KITTI_IMAGES)), "--output", str(out), "--mcap-out",
+                   str(out / "r.mcap"), "--max-frames", "1", "--no-progress", "--planner", "off", "--lanes", "off")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "r.mcap").stat().st_size > 0 and (out / "frames.jsonl").is_file()
