@@ -61,10 +61,9 @@ def model_config(size: str = "lite", **fields) -> ModelConfig:
 
 def size_of(config: ModelConfig) -> str | None:
     """The name of the size whose widths and depths ``config`` has (classes and input size may differ)."""
+    shape_fields = {k for fields in MODEL_SIZES.values() for k in fields}  # what the sizes set
     for name in MODEL_SIZES:
         ref = model_config(name)
-        if all(getattr(config, k) == getattr(ref, k) for k in ("stem_channels", "stage_channels", "stage_depths",
-                                                               "neck_channels", "head_channels", "head_depth",
-                                                               "dense_channels")):
+        if all(getattr(config, k) == getattr(ref, k) for k in shape_fields):
             return name
     return None
