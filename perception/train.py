@@ -27,6 +27,7 @@ from perception.errors import ConfigError, UserInputError
 from perception.model import MODEL_SIZES, MultiTaskNet, load_checkpoint, model_config, save_checkpoint
 from perception.sinks.files import write_json_atomic
 from perception.training.config import load_train_config
+from perception.training.copy_paste import CopyPaste, person_instances
 from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
 from perception.training.engine import headline, train_one_epoch, validate
 from perception.training.ema import ModelEMA
@@ -193,7 +194,13 @@ def main(args: argparse.Namespace) -> int:
     model = model.to(cfg.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed)
+    paste = None
+    if cfg.copy_paste.p > 0:
+        instances = person_instances(samples, cfg.copy_paste)
+        print(f"copy-paste: {len(instances)} people cut from mask-labelled frames, pasted with p "
+              f"{cfg.copy_paste.p}", file=sys.stderr)
+        paste = CopyPaste(instances, cfg.copy_paste)
+    trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed, paste=paste)
     collate = Collate(model.det_head)
     steps_per_epoch = len(trainset) // cfg.batch_size
     if cfg.max_steps_per_epoch:

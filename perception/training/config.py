@@ -9,6 +9,7 @@ from datasets.transforms import AugmentConfig
 from perception.config import load_config_file
 from perception.errors import ConfigError
 from perception.model.config import ModelConfig
+from perception.training.copy_paste import CopyPasteConfig
 
 SHARED = "../shared/data"
 SEG_CLASS_BALANCE = ("none", "log_inverse")
@@ -51,6 +52,7 @@ class TrainConfig:
     max_steps_per_epoch: int = 0                 # cap steps per epoch (0 = no cap; for smoke tests)
     model: ModelConfig = field(default_factory=ModelConfig)        # network shape and classes
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # albumentations parameters
+    copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)  # pasted pedestrians/cyclists (p 0 = off)
 
     def __post_init__(self) -> None:
         if len(self.train_repeats) != len(self.train_data):
@@ -71,6 +73,9 @@ class TrainConfig:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):
             raise ConfigError(f"ema_decay must be 0 (off) or in (0, 1), not {self.ema_decay}")
+        cp = self.copy_paste
+        if not 0.0 <= cp.p <= 1.0 or cp.max_instances < 1 or cp.max_upscale <= 0:
+            raise ConfigError("copy_paste needs 0 <= p <= 1, max_instances >= 1 and max_upscale > 0")
         if self.epochs <= 0 or self.batch_size <= 0:
             raise ConfigError("epochs and batch_size must be positive")
 

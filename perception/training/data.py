@@ -1,4 +1,5 @@
-"""Training batches: readers -> letterboxed samples (cached in memory) -> augmentation -> random crop -> targets.
+"""Training batches: readers -> letterboxed samples (cached in memory) -> copy-paste -> augmentation -> random crop
+-> targets.
 
 Every sample keeps only the labels its dataset has: ``has_det``, ``has_seg``, ``has_lane`` tell the loss
 which tasks it may supervise (CamVid: semantic only; Apollo: boxes only; TuSimple: lanes only).
@@ -6,6 +7,7 @@ which tasks it may supervise (CamVid: semantic only; Apollo: boxes only; TuSimpl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -110,6 +112,7 @@ class TrainSet(torch.utils.data.Dataset):
     augment: AugmentConfig
     seed: int = 0
     epoch: int = 0
+    paste: Callable[[Sample, np.random.Generator], Sample] | None = None  # e.g. copy_paste.CopyPaste
 
     def __post_init__(self) -> None:
         self._augment = Augment(self.augment)
@@ -119,7 +122,8 @@ class TrainSet(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Sample:
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        s = self._augment(self.samples[i], seed=int(rng.integers(2**31)))
+        s = self.samples[i] if self.paste is None else self.paste(self.samples[i], rng)
+        s = self._augment(s, seed=int(rng.integers(2**31)))
         cw, ch = self.crop_wh
         x0 = int(rng.integers(0, s.width - cw + 1))
         y0 = int(rng.integers(0, s.height - ch + 1))
