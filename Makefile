@@ -11,11 +11,11 @@ DEMO_VIDEO ?= $(if $(wildcard $(SHARED_CLIP)),$(SHARED_CLIP),runs/synthetic_clip
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -e '.[onnx,dev,logs,rl]'
+	$(PY) -m pip install -c constraints.txt -e '.[onnx,dev,logs,rl]'
 	touch $@
 
 demo: setup
