@@ -29,6 +29,7 @@ from perception.cli import OneLineArgumentParser, float_in_range, positive_int
 from perception.errors import ConfigError, UserInputError, clean_message
 from perception.sinks.lock import OutputLock, OutputLocked
 from perception.sinks.resume import drop_cut_tail, identity_mismatch, input_identity, next_part_path, read_resume_state
+from perception.sinks.video import join_leftover_segments, remove_leftover_segments
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
                      "were given with --weights): detections, masks and lanes are meaningless")
@@ -133,6 +134,7 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, A
             stale += list(mcap.parent.glob(f"{mcap.stem}.part*{mcap.suffix}"))
         for path in stale:
             path.unlink(missing_ok=True)
+        remove_leftover_segments(out_dir)  # video segments a killed run left
         return None, "annotated.mp4", mcap
     state = read_resume_state(out_dir)
     if state.previous_identity is not None:
@@ -143,6 +145,7 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, A
         # a run from before input identities were recorded: compare the paths as given
         raise UserInputError(f"--resume: {out_dir} holds results for {state.previous_input}, not {args.video}")
     drop_cut_tail(out_dir, state)
+    join_leftover_segments(out_dir)  # a killed part's video, from its finished segments
     video_name = next_part_path(out_dir / "annotated.mp4", always_part=True).name
     return state, video_name, (next_part_path(mcap) if mcap is not None else None)
 
