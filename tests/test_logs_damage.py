@@ -170,3 +170,45 @@ def test_cli_mp4_cut_before_its_index_exits_2(tmp_path, clip_frames):
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "clip.mp4" in lines[0]
+
+
+def _cut_ros2_sqlite_bag(tmp_path, frames, keep: float):
+    folder = write_log(tmp_path / "bag", frames, fmt="ros2", storage="sqlite3")
+    (db,) = folder.glob("*.db3")
+    data = db.read_bytes()
+    db.write_bytes(data[:int(len(data) * keep)])  # a copy cut short: the header still counts every page
+    return folder
+
+
+def test_ros2_sqlite_bag_cut_short_is_read_up_to_the_cut(tmp_path, clip_frames):
+    """Was: 'database disk image is malformed' for the whole bag (exit 2), though sqlite still holds the first rows."""
+    folder = _cut_ros2_sqlite_bag(tmp_path, clip_frames, 0.7)
+    source, items = read(folder)
+    assert source.info.kind == "ros2" and source.info.frame_count == 12  # what metadata.yaml announces
+    assert_clean_prefix(items, 4, 12)
+    assert any("bag.db3" in note and "cut short" in note for note in source.damage), source.damage
+    assert any(f"{12 - len(items)} lost" in note for note in source.damage), source.damage
+
+
+def test_cli_ros2_sqlite_bag_cut_short(tmp_path, clip_frames):
+    folder = _cut_ros2_sqlite_bag(tmp_path, clip_frames[:8], 0.7)
+    out = tmp_path / "out"
+    proc = run_cli("perception.run", "--source", str(folder), "--output", str(out), "--no-video", "--no-progress",
+                   "--planner", "off")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: input damaged")]
+    assert len(warnings) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert 1 <= summary["frames_read"] == len((out / "frames.jsonl").read_text().splitlines()) < 8
+    assert any("cut short" in note for note in summary["input_damage"]), summary["input_damage"]
+
+
+@pytest.mark.parametrize("keep", [0.15, 0.0001])
+def test_cli_ros2_sqlite_bag_with_no_readable_row_exits_2(tmp_path, clip_frames, keep):
+    """Cut before the first message row (or inside sqlite's own header): one line naming the file, exit 2."""
+    folder = _cut_ros2_sqlite_bag(tmp_path, clip_frames[:8], keep)
+    proc = run_cli("perception.run", "--source", str(folder), "--output", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bag.db3" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -6,7 +6,8 @@
 |---|---|---|
 | ``*.mcap`` | mcap | damage-tolerant MCAP reader (``mcap`` package) |
 | ``*.bag`` | ros1 | damage-tolerant ROS 1 reader; messages deserialized with ``rosbags`` |
-| folder with ``metadata.yaml`` | ros2 | MCAP storage: the MCAP reader on its files; sqlite3 storage: ``rosbags`` |
+| folder with ``metadata.yaml`` | ros2 | MCAP storage: the MCAP reader on its files; sqlite3 storage: ``rosbags``, |
+| | | or, for a ``.db3`` sqlite refuses whole (cut short), the rows it still gives (``sqlite_salvage``) |
 
 The packages come with the ``logs`` extra (``pip install 'perception[logs]'``) and are imported only
 when a log is opened.
@@ -51,7 +52,8 @@ def open_log(path: str | Path, topic: str | None = None) -> LogSource:
 
 
 def _ros2_backend(folder: Path):
-    """MCAP-stored ROS 2 bags go to the MCAP reader (damage-tolerant), sqlite3 ones to rosbags."""
+    """MCAP-stored ROS 2 bags go to the MCAP reader (damage-tolerant), sqlite3 ones to rosbags, or, when sqlite
+    refuses a .db3 whole (cut short, malformed), to the rows it still gives (``sqlite_salvage``)."""
     import yaml
 
     try:
@@ -69,5 +71,26 @@ def _ros2_backend(folder: Path):
             raise LogFormatError(f"ROS 2 bag {folder.name} names no MCAP file that exists")
         return McapBackend(files, kind="ros2", name=folder.name)
     from perception.sources.logs.rosbag_backend import RosbagBackend
+    from perception.sources.logs.sqlite_salvage import CUT_SHORT, SqliteSalvageBackend, missing_bytes
 
-    return RosbagBackend(folder, kind="ros2")
+    # A .db3 cut short is refused whole by sqlite (and so by rosbags): read the rows it still holds instead.
+    databases = [f for f in files if f.suffix == ".db3" and f.is_file()]
+    if any(missing_bytes(f) != 0 for f in databases):
+        return SqliteSalvageBackend(folder, databases, _announced_counts(info), CUT_SHORT)
+    try:
+        return RosbagBackend(folder, kind="ros2")
+    except LogFormatError as e:
+        if "malformed" not in str(e) and "not a database" not in str(e):
+            raise
+        return SqliteSalvageBackend(folder, databases, _announced_counts(info), str(e).rsplit(": ", 1)[-1])
+
+
+def _announced_counts(info: dict) -> dict[str, int]:
+    """Messages per topic as a ROS 2 bag's ``metadata.yaml`` announces them (topics it lists badly are left out)."""
+    counts = {}
+    for entry in info.get("topics_with_message_count") or []:
+        try:
+            counts[str(entry["topic_metadata"]["name"])] = int(entry["message_count"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return counts
