@@ -11,11 +11,15 @@ with log time = the frame's log time (driving logs) or its ``timestamp_s`` since
 - ``/perception/plan`` (perception.Plan): frame, timestamp_s, action, reason and the whole plan (null
   until a planner runs).
 
-The file is finalised (summary, index) by ``close()``, which the pipeline calls on every exit path.
+The file is finalised (summary, index) by ``close()``, which the pipeline calls on every exit path. A process
+killed before that (SIGKILL) leaves a file without its summary that indexed readers cannot open; its chunks,
+written at least every ``FLUSH_S`` seconds, are intact, and ``python -m perception.tools.recover_mcap FILE``
+rewrites them into a complete file (``perception.sinks.mcap_recover``).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,9 @@ PLAN_TOPIC = "/perception/plan"
 JPEG_QUALITY = 90
 # Chunk size (bytes): small chunks lose little when the file is cut short (a killed process).
 CHUNK_BYTES = 256 * 1024
+# Seconds between chunk flushes: at most about this much is lost to a hard kill (mcap versions whose Writer has
+# no flush() write a chunk only when it is full, CHUNK_BYTES: a few frames of JPEG images).
+FLUSH_S = 1.0
 
 FRAME_RECORD_SCHEMA = {
     "title": "perception.FrameRecord", "description": "one line of frames.jsonl", "type": "object",
@@ -75,6 +82,7 @@ class McapResultSink:
         if metadata:
             self._writer.add_metadata("perception", {k: str(v) for k, v in metadata.items()})
         self.frames_written = 0
+        self._flushed_at = time.monotonic()
 
     def write(self, record: dict[str, Any], image_bgr: np.ndarray, result: FrameResult | None, t_ns: int,
               hud: str | None = None) -> None:
@@ -96,6 +104,13 @@ class McapResultSink:
             self._writer.add_message(self._channels[topic], log_time=t_ns, publish_time=t_ns, data=fj.encode(message),
                                      sequence=self.frames_written)
         self.frames_written += 1
+        if time.monotonic() - self._flushed_at >= FLUSH_S:
+            self._flushed_at = time.monotonic()
+            flush = getattr(self._writer, "flush", None)  # finishes the chunk in progress and writes it out
+            if flush is not None:
+                flush()
+            else:
+                self._file.flush()
 
     def close(self) -> None:
         if self._writer is not None:
