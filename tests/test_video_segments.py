@@ -133,3 +133,23 @@ def test_join_video_tool_bad_input(tmp_path, clip_frames):
     damaged = run_cli("perception.tools.join_video", str(killed), timeout=120)
     assert damaged.returncode == 2 and "000001.mp4" in damaged.stderr and "Traceback" not in damaged.stderr
     assert finished_segments(segments_dir(killed / "annotated.mp4")), "the segments stay when the join fails"
+
+
+def test_join_writes_64_bit_offsets_when_the_video_is_large(tmp_path, clip_frames, monkeypatch):
+    """Past 4 GiB the index needs 64-bit chunk offsets (co64) and a 64-bit mdat size; shown here by lowering the
+    32-bit limit to 100 kB instead of writing 4 GiB."""
+    import perception.sinks.mp4_join as mp4_join
+
+    video = tmp_path / "annotated.mp4"
+    sink = VideoSink(video, FPS, (960, 540))
+    for frame in clip_frames[:20]:  # two whole segments
+        sink.write(frame)
+    kept = tmp_path / "segments"
+    shutil.copytree(sink.segments, kept)
+    sink.close()
+    monkeypatch.setattr(mp4_join, "MAX_U32", 100_000)
+    assert join_mp4(finished_segments(kept), tmp_path / "large.mp4") == 20
+    data = (tmp_path / "large.mp4").read_bytes()
+    assert b"co64" in data and b"stco" not in data
+    assert all(np.array_equal(a, b) for a, b in zip(decode(tmp_path / "large.mp4"), decode(video)))
+    assert len(decode(tmp_path / "large.mp4")) == 20

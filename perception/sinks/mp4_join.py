@@ -310,9 +310,11 @@ def _moov(tracks: list[VideoTrack], chunk_offsets: np.ndarray, *, co64: bool) ->
     media_duration = int(durations.sum())
     movie_duration = (media_duration * MOVIE_TIMESCALE + first.timescale // 2) // first.timescale
     big = max(media_duration, movie_duration) > MAX_U32
-    v = 1 if big else 0
-    times = (lambda scale, dur: struct.pack(">QQIQ", 0, 0, scale, dur)) if big else \
-        (lambda scale, dur: struct.pack(">IIII", 0, 0, scale, dur))
+    v = 1 if big else 0  # version 1: 64-bit times and durations
+
+    def times(scale: int, duration: int) -> bytes:  # creation and modification time (0), timescale, duration
+        return struct.pack(">QQIQ" if big else ">IIII", 0, 0, scale, duration)
+
     mvhd = _full_box(b"mvhd", v, 0, times(MOVIE_TIMESCALE, movie_duration),
                      struct.pack(">IH10x", 0x00010000, 0x0100), IDENTITY_MATRIX, bytes(24), struct.pack(">I", 2))
     track_times = struct.pack(">QQIIQ", 0, 0, 1, 0, movie_duration) if big else \
