@@ -13,13 +13,17 @@ import numpy as np
 
 from calibration.errors import CalibrationError
 
-__all__ = ["CameraModel", "default_camera", "DEFAULT_HFOV_DEG", "VALID_DIST_LENGTHS"]
+__all__ = ["CameraModel", "default_camera", "DEFAULT_HFOV_DEG", "MAX_ASPECT_CHANGE", "VALID_DIST_LENGTHS"]
 
 # Number of distortion coefficients OpenCV understands: k1 k2 p1 p2 [k3 [k4 k5 k6 [s1 s2 s3 s4 [tx ty]]]].
 VALID_DIST_LENGTHS = (0, 4, 5, 8, 12, 14)
 
 # Horizontal field of view of :func:`default_camera`, degrees: a typical dashcam / front camera.
 DEFAULT_HFOV_DEG = 60.0
+
+# Largest relative difference of aspect ratio (width / height) for which a camera is scaled to another image size
+# by :meth:`CameraModel.scaled_to_image`: a resolution of the same sensor mode, not a crop.
+MAX_ASPECT_CHANGE = 0.01
 
 
 def _finite_float(name: str, value: object) -> float:
@@ -171,6 +175,17 @@ class CameraModel:
             cx=(self.cx + 0.5) * sx - 0.5,
             cy=(self.cy + 0.5) * sy - 0.5,
         )
+
+    def scaled_to_image(self, width_px: int, height_px: int) -> "CameraModel":
+        """:meth:`scaled_to` an image of ``width_px`` x ``height_px`` of the same aspect ratio (within
+        ``MAX_ASPECT_CHANGE``); CalibrationError for another aspect ratio (a crop or another camera mode, whose
+        intrinsics cannot be derived from these)."""
+        aspect_self, aspect_image = self.width_px / self.height_px, width_px / height_px
+        if abs(aspect_self / aspect_image - 1.0) > MAX_ASPECT_CHANGE:
+            raise CalibrationError(
+                f"camera is {self.width_px}x{self.height_px} but the image is {width_px}x{height_px} (different "
+                f"aspect ratio: not the same camera mode)")
+        return self if self.image_size_wh == (width_px, height_px) else self.scaled_to(width_px, height_px)
 
     @property
     def mirrorable(self) -> bool:

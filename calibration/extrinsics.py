@@ -67,14 +67,12 @@ def camera_for_video(camera_arg: str, size_wh: tuple[int, int]) -> tuple[CameraM
     camera = load_camera(camera_arg)
     if camera.image_size_wh == size_wh:
         return camera, ""
-    aspect_file, aspect_video = camera.width_px / camera.height_px, size_wh[0] / size_wh[1]
-    if abs(aspect_file / aspect_video - 1.0) > 0.01:
-        raise CalibrationError(
-            f"{camera_arg}: camera is {camera.width_px}x{camera.height_px} but the video is {size_wh[0]}x{size_wh[1]} "
-            "(different aspect ratio: not the same camera mode)"
-        )
+    try:
+        scaled = camera.scaled_to_image(*size_wh)
+    except CalibrationError as e:
+        raise CalibrationError(f"{camera_arg}: {str(e).replace('the image', 'the video')}") from None
     note = f"note: camera file is {camera.width_px}x{camera.height_px}, video {size_wh[0]}x{size_wh[1]}: K scaled"
-    return camera.scaled_to(*size_wh), note
+    return scaled, note
 
 
 def get_args_parser() -> argparse.ArgumentParser:
