@@ -68,8 +68,8 @@ def _undistort_bottom_centres(boxes_xyxy: np.ndarray, camera: Any) -> np.ndarray
 LANE_CALIBRATION_FRAMES = 50  # frames (2 s at 25 fps) read ahead for the lane vanishing point (default mounting)
 
 
-def make_lane_enricher(camera: Any | None, size_wh: tuple[int, int], source: str,
-                       calibration_frames: Any = None) -> Callable[[FrameResult, np.ndarray], None] | None:
+def make_lane_enricher(camera: Any | None, size_wh: tuple[int, int], source: str, calibration_frames: Any = None,
+                       first_track_id: int = 0) -> Callable[[FrameResult, np.ndarray], None] | None:
     """The lane stage (:mod:`perception.lanes`) as a per-frame ``lanes(result, frame_bgr)`` call, or None.
 
     Args:
@@ -79,13 +79,15 @@ def make_lane_enricher(camera: Any | None, size_wh: tuple[int, int], source: str
         source: "classical", "network" or "off" (None is returned).
         calibration_frames: iterable of raw BGR frames (e.g. :func:`first_frames`); ignored when the camera
             has a mounting.
+        first_track_id: id of the first lane track (a resumed run continues the earlier parts' numbering).
     The returned callable has a ``summary()`` method (the ``lanes`` block of summary.json).
     """
     if source == "off":
         return None
     from perception.lanes import make_lane_stage
 
-    return make_lane_stage(camera, size_wh, source=source, calibration_frames=calibration_frames)
+    return make_lane_stage(camera, size_wh, source=source, calibration_frames=calibration_frames,
+                           first_track_id=first_track_id)
 
 
 def first_frames(source: Any, n: int = LANE_CALIBRATION_FRAMES) -> list[np.ndarray]:

@@ -52,9 +52,11 @@ class LaneStage:
         lane_cam: camera and mounting (:func:`perception.lanes.mounting.lane_camera`).
         source: "classical" (lines found in the frame) or "network" (the lane head's polylines already in
             ``result.lanes``).
+        first_track_id: id of the first lane track (a resumed run continues the earlier parts' numbering).
     """
 
-    def __init__(self, lane_cam: LaneCamera, source: str = "classical", config: LaneStageConfig = LaneStageConfig()):
+    def __init__(self, lane_cam: LaneCamera, source: str = "classical", config: LaneStageConfig = LaneStageConfig(),
+                 first_track_id: int = 0):
         if source not in LANE_SOURCES:
             raise ValueError(f"unknown lane source {source!r}; expected one of {LANE_SOURCES}")
         self.lane_cam = lane_cam
@@ -62,7 +64,8 @@ class LaneStage:
         self.config = config
         self.projector = BevProjector(lane_cam.camera, config.classical.grid)
         self.finder = ClassicalLaneFinder(self.projector, config.classical) if source == "classical" else None
-        self.tracker = LaneTracker(config.tracker)
+        self.tracker = LaneTracker(config.tracker, next_id=int(first_track_id))
+        self.first_track_id = int(first_track_id)
         self.ego = EgoEstimator(lane_cam.geometry, config.ego)
         x_bottom = self.projector.x_of_bottom_row()
         self._x_draw_near_m = 0.9 * x_bottom if np.isfinite(x_bottom) else self.projector.grid.x_range_m[0]
@@ -113,21 +116,23 @@ class LaneStage:
         return {"source": self.source, "mounting": self.lane_cam.summary(), "frames": self.frames,
                 "frames_skipped_other_size": self.frames_skipped,
                 "frames_with_both_ego_lines": self.frames_both_ego,
-                "tracks_started": self.tracker.next_id,
+                "tracks_started": self.tracker.next_id - self.first_track_id,
+                "next_track_id": self.tracker.next_id,
                 "lane_changes": [{"timestamp_s": round(t, 3), "direction": d} for t, d in self.tracker.lane_changes],
                 "mean_ms": round(self.time_ms / self.frames, 2) if self.frames else None}
 
 
 def make_lane_stage(camera: CameraModel | None, size_wh: tuple[int, int], *, source: str = "classical",
                     calibration_frames: Iterable[np.ndarray] | None = None,
-                    config: LaneStageConfig = LaneStageConfig()) -> LaneStage:
+                    config: LaneStageConfig = LaneStageConfig(), first_track_id: int = 0) -> LaneStage:
     """The lane stage for raw frames of ``size_wh`` (width, height) pixels.
 
     ``camera``: from ``--camera`` (or None); without a mounting in it, the default mounting is used with pitch
     and yaw from the vanishing point of ``calibration_frames`` (e.g. the first 50 frames), see
-    :mod:`perception.lanes.mounting`.
+    :mod:`perception.lanes.mounting`. ``first_track_id``: id of the first lane track (0; a resumed run passes the
+    earlier parts' ``lanes.next_track_id``).
     """
-    return LaneStage(lane_camera(camera, size_wh, calibration_frames), source, config)
+    return LaneStage(lane_camera(camera, size_wh, calibration_frames), source, config, first_track_id)
 
 
 def hud_lines(ego: dict[str, Any] | None) -> list[str]:
