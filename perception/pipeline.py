@@ -70,10 +70,17 @@ class RunReport:
     frames_processed: int = 0
     frames_failed: int = 0
     interrupted: bool = False
-    wall_time_s: float = 0.0
+    wall_time_s: float = 0.0  # start-up + processing
+    startup_s: float = 0.0  # from the job's start (``started_at``) until the first frame is in hand
+    processing_s: float = 0.0  # from the first frame in hand to the end: what FPS is counted over
     timer: StageTimer = field(default_factory=StageTimer)
     first_frame: int = 0  # index of the first frame of this part (> 0 when resumed)
     previous: ResumeState | None = None  # what earlier parts of the run wrote (resumed runs)
+
+    @property
+    def fps(self) -> float:
+        """Frames processed per second of processing (start-up not counted)."""
+        return self.frames_processed / self.processing_s if self.processing_s > 0 else 0.0
 
     @property
     def total_read(self) -> int:
@@ -127,25 +134,30 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                  enrich: Callable[[FrameResult], None] | None = None, progress: bool = True,
                  resume: ResumeState | None = None, mcap_metadata: dict[str, str] | None = None,
                  lanes: Callable[[FrameResult, np.ndarray], None] | None = None,
-                 input_identity: dict[str, Any] | None = None) -> RunReport:
+                 input_identity: dict[str, Any] | None = None, started_at: float | None = None,
+                 report: RunReport | None = None) -> RunReport:
     """Process every frame of ``source`` and write the outputs.
 
     ``lanes`` (optional, ``perception.geometry.make_lane_enricher``) gets each FrameResult and its raw frame
     first: it replaces ``result.lanes`` with tracked lane lines and sets ``result.ego``; its ``summary()``
-    becomes the ``lanes`` block of summary.json. A resumed run starts new lane tracks.
+    becomes the ``lanes`` block of summary.json.
     ``enrich`` (optional) then adds distances, tracks, plan, ... to each FrameResult before it is written.
     Ctrl-C and SIGTERM stop the loop after the current frame; all files are closed and summary.json
     says ``"interrupted": true``. ``max_frames`` counts input frames of the whole run (earlier parts
     included). ``resume``: continue after ``resume.next_frame``, appending to frames.jsonl; summary.json
     then describes the whole run. ``input_identity`` (``perception.sinks.resume.input_identity``) goes into
-    summary.json's ``input.identity``, written before the first frame. Returns the RunReport (counts of this
+    summary.json's ``input.identity``, written before the first frame. ``started_at``: ``time.perf_counter()``
+    when the job started (model loading included; default: now): the time until the first frame is in hand is
+    ``startup_s``, FPS is counted over the rest (``processing_s``). ``report``: a RunReport to fill in (so that a
+    caller can tell how far a run that raised got); a new one by default. Returns the RunReport (counts of this
     part; totals via ``total_*``).
     """
     from tqdm import tqdm
 
     outputs.out_dir.mkdir(parents=True, exist_ok=True)
     first_frame = resume.next_frame if resume is not None else 0
-    report = RunReport(first_frame=first_frame, previous=resume)
+    report = report if report is not None else RunReport()
+    report.first_frame, report.previous = first_frame, resume
     timer = report.timer
     info = source.info
     seg_classes = postprocessor.model_config.seg_classes
@@ -181,8 +193,16 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
     if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     t_start = time.perf_counter()
+    t_job = started_at if started_at is not None else t_start
+    t_first: float | None = None  # when the first frame (decoded or failed) was in hand
     t_checkpoint = t_start
     state = "failed"  # stays so only when an unexpected error stops the run
+
+    def clock(now: float) -> None:
+        """Start-up and processing time as of ``now`` (perf_counter seconds)."""
+        report.wall_time_s = now - t_job
+        report.startup_s = (t_first if t_first is not None else now) - t_job
+        report.processing_s = now - t_first if t_first is not None else 0.0
 
     def summary_now(now: str) -> dict[str, Any]:
         return build_summary(report, source, outputs, weights_info, extra_summary or {}, state=now,
@@ -198,13 +218,15 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                 break
             if time.perf_counter() - t_checkpoint > CHECKPOINT_S:
                 t_checkpoint = time.perf_counter()
-                report.wall_time_s = t_checkpoint - t_start
+                clock(t_checkpoint)
                 write_json_atomic(outputs.summary, summary_now("running"))
             t_frame = time.perf_counter()
             with timer.stage("decode"):
                 item = next(frames, None)
             if item is None:
                 break
+            if t_first is None:  # opening the input, seeking (a resumed run skips the frames done) is start-up
+                t_first = time.perf_counter()
             if isinstance(item, FailedFrame):
                 record = _failed_record(item)
                 jsonl.write(record)
@@ -264,7 +286,7 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
     except (KeyboardInterrupt, Interrupted):
         report.interrupted = True
     finally:
-        report.wall_time_s = time.perf_counter() - t_start
+        clock(time.perf_counter())
         if report.interrupted:
             state = "interrupted"
         for sig, handler in previous.items():
@@ -288,14 +310,18 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
 def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutputs, weights_info: Any,
                   extra: dict[str, Any], *, state: str = "finished",
                   input_identity: dict[str, Any] | None = None) -> dict[str, Any]:
-    """summary.json. For a resumed run the counts and wall time cover the whole run, ``parts`` lists each
-    part (its first frame, counts, files, latency) and ``latency_ms`` is that of the last part.
+    """summary.json. For a resumed run the counts and times cover the whole run, ``parts`` lists each
+    part (its first frame, counts, times, files, latency) and ``latency_ms`` is that of the last part.
+    ``wall_time_s`` = ``startup_s`` (loading, opening the input, until the first frame is in hand) +
+    ``processing_s`` (from the first frame on); ``fps`` is frames processed per second of processing.
 
     ``state``: "running" (a checkpoint written during the run), "finished" or "interrupted".
     ``input_identity``: recorded as ``input.identity`` when given (what ``--resume`` compares)."""
     info = source.info
     prev = report.previous
     wall = report.wall_time_s + (prev.wall_time_s if prev else 0.0)
+    startup = report.startup_s + (prev.startup_s if prev else 0.0)
+    processing = report.processing_s + (prev.processing_s if prev else 0.0)
     video = str(outputs.video) if outputs.write_video else None
     mcap = str(outputs.mcap) if outputs.mcap is not None else None
     summary = {
@@ -309,7 +335,9 @@ def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutpu
         "frames_failed": report.total_failed,
         "interrupted": report.interrupted,
         "wall_time_s": round(wall, 3),
-        "fps": round(report.total_processed / wall, 2) if wall > 0 else 0.0,
+        "startup_s": round(startup, 3),
+        "processing_s": round(processing, 3),
+        "fps": round(report.total_processed / processing, 2) if processing > 0 else 0.0,
         "latency_ms": report.timer.summary(),
         "weights": weights_info,
         **extra,
@@ -324,6 +352,7 @@ def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutpu
         part = {"first_frame": report.first_frame, "frames_read": report.frames_read,
                 "frames_processed": report.frames_processed, "frames_failed": report.frames_failed,
                 "interrupted": report.interrupted, "wall_time_s": round(report.wall_time_s, 3),
+                "startup_s": round(report.startup_s, 3), "processing_s": round(report.processing_s, 3),
                 "annotated_video": video if wrote else None, "mcap": mcap if wrote else None,
                 "latency_ms": summary["latency_ms"]}
         parts = list(prev.parts) + ([part] if wrote or report.interrupted else [])

@@ -6,8 +6,8 @@ appending. The earlier annotated video and MCAP are never touched: the continuat
 free part name (``annotated.part2.mp4``, ``annotated.part3.mp4``, ...; ``RES.part2.mcap``, ...).
 
 A run records its input's identity (``input_identity``) in summary.json before its first frame; ``--resume``
-refuses an input that is not the same file any more (``identity_mismatch``). Track ids continue after the
-highest id the earlier parts used (``ResumeState.next_track_id``).
+refuses an input that is not the same file any more (``identity_mismatch``). Object and lane track ids continue
+after the highest ids the earlier parts used (``ResumeState.next_track_id``, ``ResumeState.next_lane_id``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,15 @@ class ResumeState:
     frames_read / frames_processed / frames_failed: counted from frames.jsonl lines.
     bytes_dropped: bytes of a cut or invalid tail removed from frames.jsonl.
     wall_time_s: wall time of the earlier parts (from summary.json; 0 when it is missing).
+    startup_s / processing_s: the start-up and processing parts of it (a summary from before they were recorded
+        counts all of its wall time as processing).
     parts: the earlier parts as summary.json listed them (one dict per part).
     previous_input: the input path the earlier summary.json names, or None.
     previous_identity: the input identity the earlier summary.json recorded (``input_identity``), or None.
     next_track_id: first object track id still free: above every ``track_id`` in frames.jsonl and the earlier
         summary's ``tracking.next_track_id``.
+    next_lane_id: first lane track id still free: above every lane ``id`` in frames.jsonl and the earlier
+        summary's ``lanes.next_track_id`` (``lanes.tracks_started`` in summaries from before it was recorded).
     """
 
     next_frame: int
@@ -43,10 +47,13 @@ class ResumeState:
     frames_failed: int
     bytes_dropped: int = 0
     wall_time_s: float = 0.0
+    startup_s: float = 0.0
+    processing_s: float = 0.0
     parts: list[dict[str, Any]] = field(default_factory=list)
     previous_input: str | None = None
     previous_identity: dict[str, Any] | None = None
     next_track_id: int = 1
+    next_lane_id: int = 0
 
 
 def read_resume_state(out_dir: str | Path) -> ResumeState:
@@ -56,7 +63,7 @@ def read_resume_state(out_dir: str | Path) -> ResumeState:
     if not frames.is_file():
         raise UserInputError(f"--resume: no frames.jsonl in {out_dir} (nothing to resume; run without --resume)")
     data = frames.read_bytes()
-    good_end, last_frame, n_read, n_failed, max_track_id = 0, -1, 0, 0, 0
+    good_end, last_frame, n_read, n_failed, max_track_id, max_lane_id = 0, -1, 0, 0, 0, -1
     pos = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
@@ -71,6 +78,7 @@ def read_resume_state(out_dir: str | Path) -> ResumeState:
             break
         last_frame = frame
         max_track_id = max([max_track_id, *_track_ids(rec)])
+        max_lane_id = max([max_lane_id, *_lane_ids(rec)])
         n_read += 1
         n_failed += rec.get("status") == "failed"
         pos = good_end = nl + 1
@@ -88,11 +96,21 @@ def read_resume_state(out_dir: str | Path) -> ResumeState:
     tracking = summary.get("tracking") if isinstance(summary.get("tracking"), dict) else {}
     recorded_next = tracking.get("next_track_id")
     next_track_id = max(max_track_id + 1, recorded_next if _is_int(recorded_next) else 1)
+    lanes = summary.get("lanes") if isinstance(summary.get("lanes"), dict) else {}
+    recorded_lanes = lanes.get("next_track_id", lanes.get("tracks_started"))
+    next_lane_id = max(max_lane_id + 1, recorded_lanes if _is_int(recorded_lanes) else 0)
+    wall = _seconds(summary.get("wall_time_s"))
+    processing = _seconds(summary.get("processing_s")) if "processing_s" in summary else wall
     return ResumeState(next_frame=last_frame + 1, frames_read=n_read, frames_processed=n_read - n_failed,
-                       frames_failed=n_failed, bytes_dropped=dropped,
-                       wall_time_s=float(summary.get("wall_time_s") or 0.0) if summary else 0.0,
+                       frames_failed=n_failed, bytes_dropped=dropped, wall_time_s=wall,
+                       startup_s=_seconds(summary.get("startup_s")), processing_s=processing,
                        parts=parts, previous_input=inputs.get("path"), previous_identity=identity,
-                       next_track_id=next_track_id)
+                       next_track_id=next_track_id, next_lane_id=next_lane_id)
+
+
+def _seconds(value: Any) -> float:
+    """A time from summary.json, 0 when it is missing or not a number."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def _is_int(value: Any) -> bool:
@@ -105,6 +123,14 @@ def _track_ids(record: Any) -> list[int]:
     if not isinstance(dets, list):
         return []
     return [d["track_id"] for d in dets if isinstance(d, dict) and _is_int(d.get("track_id"))]
+
+
+def _lane_ids(record: Any) -> list[int]:
+    """The integer lane ``id`` values of one frames.jsonl record's lanes."""
+    lanes = record.get("lanes") if isinstance(record, dict) else None
+    if not isinstance(lanes, list):
+        return []
+    return [lane["id"] for lane in lanes if isinstance(lane, dict) and _is_int(lane.get("id"))]
 
 
 # Bytes hashed at each end of an input file: enough to tell two recordings apart, cheap for any file size.
@@ -184,6 +210,7 @@ def _part_of(summary: dict[str, Any]) -> dict[str, Any]:
     return {"first_frame": summary.get("resumed_from_frame", 0), "frames_read": summary.get("frames_read"),
             "frames_processed": summary.get("frames_processed"), "frames_failed": summary.get("frames_failed"),
             "interrupted": summary.get("interrupted"), "wall_time_s": summary.get("wall_time_s"),
+            "startup_s": summary.get("startup_s"), "processing_s": summary.get("processing_s"),
             "annotated_video": outputs.get("annotated_video"), "mcap": outputs.get("mcap"),
             "latency_ms": summary.get("latency_ms")}
 
