@@ -19,9 +19,11 @@ import argparse
 import contextlib
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -113,11 +115,13 @@ def _default_output_dir(video: str) -> Path:
     return candidate
 
 
-def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, Any]) -> tuple[Any, str, Path | None]:
-    """(ResumeState or None, annotated video file name, --mcap-out path) for this run.
+def _resume_setup(args: argparse.Namespace, out_dir: Path,
+                  identity: dict[str, Any]) -> tuple[Any, str, Path | None, list[Path]]:
+    """(ResumeState or None, annotated video file name, --mcap-out path, stale files) for this run.
 
     ``identity``: the input's identity now (``input_identity``); --resume refuses an input that differs from the
-    one the earlier run recorded (another file, or the same path changed since).
+    one the earlier run recorded (another file, or the same path changed since). Stale files: what an earlier run
+    left that a fresh run replaces (``_remove_stale``, once the start-up has succeeded).
     """
     mcap = Path(args.mcap_out) if args.mcap_out else None
     if mcap is not None:
@@ -132,10 +136,7 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, A
         stale = list(out_dir.glob("annotated.part*.mp4"))
         if mcap is not None:
             stale += list(mcap.parent.glob(f"{mcap.stem}.part*{mcap.suffix}"))
-        for path in stale:
-            path.unlink(missing_ok=True)
-        remove_leftover_segments(out_dir)  # video segments a killed run left
-        return None, "annotated.mp4", mcap
+        return None, "annotated.mp4", mcap, stale
     state = read_resume_state(out_dir)
     if state.previous_identity is not None:
         mismatch = identity_mismatch(state.previous_identity, identity)
@@ -147,7 +148,15 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path, identity: dict[str, A
     drop_cut_tail(out_dir, state)
     join_leftover_segments(out_dir)  # a killed part's video, from its finished segments
     video_name = next_part_path(out_dir / "annotated.mp4", always_part=True).name
-    return state, video_name, (next_part_path(mcap) if mcap is not None else None)
+    return state, video_name, (next_part_path(mcap) if mcap is not None else None), []
+
+
+def _remove_stale(out_dir: Path, stale: list[Path]) -> None:
+    """Remove what an earlier run left that this fresh run replaces: only once everything is loaded, so that a
+    start that fails leaves an existing folder as it was."""
+    for path in stale:
+        path.unlink(missing_ok=True)
+    remove_leftover_segments(out_dir)  # video segments a killed run left
 
 
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
@@ -243,19 +252,35 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
     return stages, tracking.decode_threshold
 
 
-def _load_camera(path: str | None) -> Any:
+def _load_camera(path: str | None, size_wh: tuple[int, int]) -> tuple[Any, tuple[int, int] | None]:
+    """(the --camera file's camera at the input's image size ``size_wh``, the file's own size when it differs).
+
+    A camera file for another size of the same aspect ratio (within 1 %) is scaled to the input's size (the caller
+    warns); another aspect ratio is a user error: its intrinsics do not describe these images."""
     if path is None:
-        return None
-    from calibration import CameraFileError, load_camera
+        return None, None
+    from calibration import CalibrationError, CameraFileError, load_camera
 
     try:
-        return load_camera(path)
+        camera = load_camera(path)
     except CameraFileError as e:
         raise UserInputError(str(e)) from None
+    if camera.image_size_wh == tuple(size_wh):
+        return camera, None
+    try:
+        return camera.scaled_to_image(*size_wh), camera.image_size_wh
+    except CalibrationError as e:
+        raise UserInputError(f"--camera {path}: {str(e).replace('the image', 'the input')}") from None
 
 
-def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any) -> Any:
-    """The lane tracker for ``--lanes`` (None for off); a camera it cannot use is a user error."""
+def _camera_size_note(path: str, file_wh: tuple[int, int], size_wh: tuple[int, int]) -> str:
+    return (f"--camera {path} is for {file_wh[0]}x{file_wh[1]} images, the input's are {size_wh[0]}x{size_wh[1]} "
+            f"(same aspect ratio): intrinsics scaled to {size_wh[0]}x{size_wh[1]}")
+
+
+def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any, first_track_id: int = 0) -> Any:
+    """The lane tracker for ``--lanes`` (None for off); a camera it cannot use is a user error.
+    ``first_track_id``: where lane track ids start (a resumed run continues the earlier parts' numbering)."""
     from calibration import CalibrationError
     from perception.geometry import first_frames, make_lane_enricher
     from perception.sources import open_source
@@ -265,7 +290,7 @@ def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any) -> Any:
         return make_lane_enricher(camera, (source.info.width_px, source.info.height_px), args.lanes,
                                   first_frames(open_source(args.video, fps=args.fps, topic=args.topic,
                                                            recursive=args.recursive))
-                                  if needs_pitch else None)
+                                  if needs_pitch else None, first_track_id=first_track_id)
     except CalibrationError as e:
         raise UserInputError(f"lane tracking cannot use this camera: {e}") from None
 
@@ -312,6 +337,40 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
+# What a run writes into its output folder, by name prefix (hidden ones: temporary files and video segments).
+RUN_OUTPUT_PREFIXES = ("model.onnx", "frames.jsonl", "summary.json", "annotated", ".summary.json", ".annotated")
+
+
+class _FailedStartUndo:
+    """Takes back what a run that fails before its first frame made: the entries it added to the output folder
+    (``model.onnx``, an empty frames.jsonl, a video with no frames, ...; in a folder that existed before, only
+    entries named like a run's outputs) and the files it added elsewhere (``--mcap-out``); ``main`` then removes
+    the folders it created, when empty. What was there before the run is never touched."""
+
+    def __init__(self, out_dir: Path, created: list[Path]):
+        self.out_dir = out_dir
+        self.ours = out_dir in created  # a folder this run created holds nothing but the run's files
+        self.before = {p.name for p in out_dir.iterdir()}
+        self.elsewhere: list[Path] = []  # files outside out_dir this run may write, absent before it
+        self.report: Any = None  # the pipeline's RunReport once it starts: did a frame get written?
+
+    def watch(self, path: Path | None) -> None:
+        """``path`` (outside the output folder) is this run's if it does not exist yet."""
+        if path is not None and not path.exists() and path.parent.resolve() != self.out_dir.resolve():
+            self.elsewhere.append(path)
+
+    def undo(self) -> None:
+        if self.report is not None and self.report.frames_read > 0:
+            return  # results up to the last frame written are valid: kept
+        added = [p for p in self.out_dir.iterdir() if p.name not in self.before
+                 and (self.ours or p.name.startswith(RUN_OUTPUT_PREFIXES))]
+        for path in added + self.elsewhere:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
     raise KeyboardInterrupt
 
@@ -353,13 +412,17 @@ def main(args: argparse.Namespace) -> int:
     """Run the job; the output folder is locked (``DIR/.lock``) from before anything is written until the end.
 
     Returns the exit code: 0, 2 (a user mistake: one line on stderr, nothing created) or 130 (interrupted; before
-    the first frame nothing is created, after it the outputs are valid up to the last frame).
+    the first frame nothing is created, after it the outputs are valid up to the last frame). A run that fails
+    before its first frame is written removes what it made (``_FailedStartUndo``) and the folders it created.
     """
     # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
     # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    started_at = time.perf_counter()
     created: list[Path] = []
     lock = None
+    undo = None
+    finished = False
     code = 2
     try:
         with _start_up_signals():
@@ -368,13 +431,17 @@ def main(args: argparse.Namespace) -> int:
 
             check_device(args.backend, args.device)
             source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
-            camera = _load_camera(args.camera)
+            size_wh = (source.info.width_px, source.info.height_px)
+            camera, camera_file_wh = _load_camera(args.camera, size_wh)
             with _signals_deferred():
                 out_dir, lock, created = _lock_output_dir(args)
+                undo = _FailedStartUndo(out_dir, created)
             if lock.took_over:
                 print(f"warning: took over the lock of {out_dir} left by {lock.took_over} (that run is gone)",
                       file=sys.stderr)
-            code = _run(args, source, camera, out_dir)
+            code = _run(args, source, camera, out_dir, undo=undo, started_at=started_at,
+                        camera_file_wh=camera_file_wh)
+            finished = True
     except UserInputError as e:
         print(f"error: {clean_message(str(e))}", file=sys.stderr)
     except OSError as e:
@@ -384,6 +451,8 @@ def main(args: argparse.Namespace) -> int:
         code = 130
         print("interrupted before the first frame: nothing was processed", file=sys.stderr)
     finally:
+        if undo is not None and not finished:
+            undo.undo()  # a run that failed before its first frame takes back the files it made
         if lock is not None:
             lock.release()
         if code in (2, 130):
@@ -391,20 +460,30 @@ def main(args: argparse.Namespace) -> int:
     return code
 
 
-def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> int:
-    """Everything after the output folder is locked: load, set up, run the pipeline, report. Returns the exit code."""
-    from perception.pipeline import PipelineOutputs, run_pipeline
+def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, undo: _FailedStartUndo,
+         started_at: float, camera_file_wh: tuple[int, int] | None = None) -> int:
+    """Everything after the output folder is locked: load, set up, run the pipeline, report. Returns the exit code.
+
+    Whatever can fail is checked before anything is written into ``out_dir`` (the exported ``model.onnx`` last);
+    ``undo`` learns what the run may write elsewhere and how far the pipeline got. ``started_at``: the job's start
+    (``time.perf_counter()``). ``camera_file_wh``: the --camera file's own image size when it was scaled."""
+    from perception.pipeline import PipelineOutputs, RunReport, run_pipeline
     from perception.postprocess import DetectionDecodeConfig, Postprocessor
     from perception.preprocess import Preprocessor
 
     identity = input_identity(args.video, exclude=out_dir)  # recorded before the first frame, checked by --resume
-    resume, video_name, mcap_out = _resume_setup(args, out_dir, identity)
+    resume, video_name, mcap_out, stale = _resume_setup(args, out_dir, identity)
+    undo.watch(mcap_out)
     model, weights_info, warning = _load_model(args)
-    runner = _make_runner(args, model, out_dir)
-    lanes = _make_lane_stage(args, camera, source)
     policy = _load_policy(args)
-    if warning:
-        print(warning, file=sys.stderr)
+    lanes = _make_lane_stage(args, camera, source, first_track_id=resume.next_lane_id if resume is not None else 0)
+    runner = _make_runner(args, model, out_dir)
+    _remove_stale(out_dir, stale)
+    size_wh = (source.info.width_px, source.info.height_px)
+    camera_note = _camera_size_note(args.camera, camera_file_wh, size_wh) if camera_file_wh else None
+    for line in (warning, f"warning: {camera_note}" if camera_note else None):
+        if line:
+            print(line, file=sys.stderr)
     cfg = model.config
     pre = Preprocessor(cfg.input_size_wh, camera=camera)
     conf = args.conf
@@ -422,21 +501,26 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> i
              "model": {"input_size_wh": list(cfg.input_size_wh), "det_classes": list(cfg.det_classes),
                        "seg_classes": list(cfg.seg_classes)},
              "calibration": calibration_summary(camera, args.camera)}
+    if camera is not None:
+        extra["calibration"].update(camera_file_size_wh=list(camera_file_wh or camera.image_size_wh),
+                                    image_size_wh=list(camera.image_size_wh), intrinsics_scaled=camera_note is not None)
+        if camera_note:
+            extra["calibration"]["note"] = "; ".join(filter(None, [extra["calibration"].get("note"), camera_note]))
     outputs = PipelineOutputs(out_dir, write_video=not args.no_video, video_name=video_name, mcap=mcap_out)
-    report = run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
-                          weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
-                          extra_summary=extra, enrich=stages, progress=not args.no_progress,
-                          resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
-                          lanes=lanes, input_identity=identity)
-    fps = report.frames_processed / report.wall_time_s if report.wall_time_s else 0.0
+    undo.report = report = RunReport()
+    run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
+                 weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
+                 extra_summary=extra, enrich=stages, progress=not args.no_progress,
+                 resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
+                 lanes=lanes, input_identity=identity, started_at=started_at, report=report)
     status = "interrupted after" if report.interrupted else "processed"
     if resume is not None:
         status = f"resumed at frame {report.first_frame}: {status}"
     whole = (f" (whole run: {report.total_processed}/{report.total_read} frames, {report.total_failed} failed)"
              if resume is not None else "")
     print(f"{status} {report.frames_processed}/{report.frames_read} frames ({report.frames_failed} failed){whole} "
-          f"in {report.wall_time_s:.1f} s, {fps:.1f} FPS | {report.timer.one_line()} | results in {out_dir}/",
-          file=sys.stderr)
+          f"in {report.processing_s:.1f} s (start-up {report.startup_s:.1f} s), {report.fps:.1f} FPS | "
+          f"{report.timer.one_line()} | results in {out_dir}/", file=sys.stderr)
     if report.frames_failed:
         print(f"warning: {report.frames_failed} of {report.frames_read} frames could not be decoded and were "
               f"skipped (listed with status 'failed' in frames.jsonl)", file=sys.stderr)
@@ -444,6 +528,11 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path) -> i
     if damage:
         more = f" (+{len(damage) - 1} more notes in summary.json)" if len(damage) > 1 else ""
         print(f"warning: input damaged: {damage[0]}{more}", file=sys.stderr)
+    skipped = getattr(lanes, "frames_skipped", 0)
+    if skipped:
+        print(f"warning: lanes skipped on {skipped} of {report.frames_processed} frames: their image size differs "
+              f"from the first frame's {size_wh[0]}x{size_wh[1]}, which the lane camera is set up for "
+              f"(summary.json lanes.frames_skipped_other_size)", file=sys.stderr)
     if report.interrupted:
         return 130
     return 0
