@@ -1,7 +1,8 @@
 """Export the multi-task network to ONNX: uint8 ``images`` in, named float32 outputs, metadata inside.
 
 The graph takes ``images`` uint8 (B, 3, H, W) RGB (normalisation is part of the network) and returns
-``OUTPUT_NAMES`` in that order, always float32 (an fp16 graph computes in float16 and casts its
+``output_names(model.config)`` in that order (``OUTPUT_NAMES``, plus ``lane_row_logits`` with the row-anchor lane
+head), always float32 (an fp16 graph computes in float16 and casts its
 outputs). ``metadata_props`` carries the record from ``perception.backends.metadata.build_metadata``.
 """
 
@@ -19,7 +20,7 @@ import torch
 from perception.backends.metadata import ExportFacts, build_metadata, to_onnx_props
 from perception.backends.onnx_fp16 import keep_fp32_only_ops_in_fp32
 from perception.errors import UserInputError, first_line
-from perception.model.network import OUTPUT_NAMES, MultiTaskNet
+from perception.model.network import MultiTaskNet, output_names
 
 INPUT_NAME = "images"
 DEFAULT_OPSET = 17
@@ -28,7 +29,7 @@ FP16_TRACE_HW = (64, 64)  # (H, W) of the dummy input the fp16 graph is traced w
 
 
 class _TupleOutputs(torch.nn.Module):
-    """ONNX export wants a tuple; keep the order of OUTPUT_NAMES so outputs can be named.
+    """ONNX export wants a tuple; keep the order of ``output_names`` so outputs can be named.
 
     Outputs are cast to float32 so every backend hands postprocessing the same dtype.
     """
@@ -36,10 +37,11 @@ class _TupleOutputs(torch.nn.Module):
     def __init__(self, model: MultiTaskNet):
         super().__init__()
         self.model = model
+        self.names = output_names(model.config)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model(images)
-        return tuple(out[name].float() for name in OUTPUT_NAMES)
+        return tuple(out[name].float() for name in self.names)
 
 
 def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynamic_batch: bool = False,
@@ -81,7 +83,8 @@ def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynami
     if fp16:
         net = net.half()
     dummy = torch.zeros(batch, 3, trace_h, trace_w, dtype=torch.uint8)
-    dynamic_axes: dict[str, dict[int, str]] = {INPUT_NAME: {}, **{n: {} for n in OUTPUT_NAMES}}
+    names = output_names(model.config)
+    dynamic_axes: dict[str, dict[int, str]] = {INPUT_NAME: {}, **{n: {} for n in names}}
     for axes in dynamic_axes.values():
         if dynamic_batch:
             axes[0] = "batch"
@@ -91,7 +94,7 @@ def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynami
         # The TorchScript exporter warns about its own deprecation and shape inference; not actionable here.
         warnings.simplefilter("ignore")
         torch.onnx.export(_TupleOutputs(net).eval(), (dummy,), str(path), input_names=[INPUT_NAME],
-                          output_names=list(OUTPUT_NAMES), opset_version=opset, dynamic_axes=dynamic_axes,
+                          output_names=list(names), opset_version=opset, dynamic_axes=dynamic_axes,
                           dynamo=False, do_constant_folding=True)
     proto = onnx.load(str(path))
     if fp16:
@@ -103,7 +106,7 @@ def export_onnx(model: MultiTaskNet, path: str | Path, *, batch: int = 1, dynami
             _pin_shape(out, (batch_dim, *out_shapes[out.name][1:]))
     if simplifier is not None:
         proto = simplifier(proto)
-    props = to_onnx_props(build_metadata(facts, input_name=INPUT_NAME, output_names=OUTPUT_NAMES, opset=opset))
+    props = to_onnx_props(build_metadata(facts, input_name=INPUT_NAME, output_names=names, opset=opset))
     props.update({str(k): str(v) for k, v in (metadata or {}).items()})
     del proto.metadata_props[:]
     for key, value in props.items():

@@ -14,7 +14,7 @@ from perception.backends.metadata import config_from_metadata, read_onnx_metadat
 from perception.errors import UserInputError, first_line
 from perception.integrity import check_sha256
 from perception.model.config import ModelConfig
-from perception.model.network import OUTPUT_NAMES
+from perception.model.network import OUTPUT_NAMES, output_names
 
 # onnxruntime execution provider for each ``device`` value, tried in this order (CPU always last).
 ORT_PROVIDERS = {"cpu": ("CPUExecutionProvider",),
@@ -79,10 +79,11 @@ class OnnxRuntimeRunner:
         self.model_config = model_config or (config_from_metadata(meta, where=str(onnx_path)) if meta else None)
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
-        missing = set(OUTPUT_NAMES) - set(names)
+        self.output_names = output_names(self.model_config) if self.model_config is not None else OUTPUT_NAMES
+        missing = set(self.output_names) - set(names)
         if missing:
             raise UserInputError(f"{onnx_path} lacks outputs {sorted(missing)}: not exported by deploy.export")
 
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.session.run(list(OUTPUT_NAMES), {self.input_name: np.ascontiguousarray(images)})
-        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(OUTPUT_NAMES, outs)}
+        outs = self.session.run(list(self.output_names), {self.input_name: np.ascontiguousarray(images)})
+        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(self.output_names, outs)}

@@ -1,7 +1,8 @@
 """One interface for running the network on any backend.
 
 A runner takes uint8 RGB images (B, 3, H, W) as a numpy array and returns a dict of float32 numpy
-arrays keyed by ``perception.model.OUTPUT_NAMES`` (shapes as documented on ``MultiTaskNet``). Every
+arrays keyed by ``perception.model.output_names(model_config)`` (``OUTPUT_NAMES``, plus ``lane_row_logits`` when
+the network has the row-anchor lane head; shapes as documented on ``MultiTaskNet``). Every
 runner also says what it is (``name``, ``precision``, ``device``) and which ``model_config``
 (classes, input size) its outputs belong to. ``make_runner`` builds one from a backend name.
 

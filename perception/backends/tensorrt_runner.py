@@ -22,7 +22,7 @@ import torch
 from perception.backends.metadata import config_from_metadata, read_engine_bytes, read_sidecar
 from perception.errors import UserInputError
 from perception.integrity import check_sha256
-from perception.model.network import OUTPUT_NAMES
+from perception.model.network import output_names
 
 MIN_TENSORRT_MAJOR = 10
 
@@ -58,7 +58,7 @@ def require_cuda() -> None:
 class TensorRTRunner:
     """Run a serialised engine (``.engine`` + ``.engine.json`` sidecar) on a CUDA GPU.
 
-    Input: uint8 (B, 3, H, W) numpy; output: dict of float32 numpy arrays keyed by OUTPUT_NAMES.
+    Input: uint8 (B, 3, H, W) numpy; output: dict of float32 numpy arrays keyed by ``output_names(model_config)``.
     ``device``: "cuda" or "cuda:N" ("cpu" is taken as the default GPU, since TensorRT only runs on GPUs).
     The engine's bytes are read once and must match the SHA-256 its sidecar records (an engine is native code),
     unless ``trust_engine``; and ``expected_sha256`` (e.g. what ``read_artifact`` hashed) when given.
@@ -93,7 +93,8 @@ class TensorRTRunner:
         self._runtime = runtime
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        missing = set(OUTPUT_NAMES) - set(names)
+        self.output_names = output_names(self.model_config)
+        missing = set(self.output_names) - set(names)
         if len(inputs) != 1 or missing:
             raise UserInputError(f"{engine_path} is not one of our engines (inputs {inputs}, "
                                  f"missing outputs {sorted(missing)})")
@@ -110,7 +111,7 @@ class TensorRTRunner:
             self.context.set_input_shape(self.input_name, tuple(x.shape))
             self.context.set_tensor_address(self.input_name, x.data_ptr())
             outputs: dict[str, torch.Tensor] = {}
-            for name in OUTPUT_NAMES:
+            for name in self.output_names:
                 shape = tuple(self.context.get_tensor_shape(name))
                 outputs[name] = torch.empty(shape, dtype=self._dtypes[name], device=self._torch_device)
                 self.context.set_tensor_address(name, outputs[name].data_ptr())

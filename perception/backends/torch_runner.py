@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from perception.errors import UserInputError
-from perception.model.network import OUTPUT_NAMES, MultiTaskNet
+from perception.model.network import MultiTaskNet, output_names
 
 
 class TorchRunner:
@@ -22,6 +22,7 @@ class TorchRunner:
         self.device = device
         self.precision = "fp16" if fp16 else "fp32"
         self.model_config = model.config
+        self.output_names = output_names(model.config)
         self.model = model.to(device).eval()
         if fp16:
             self.model = self.model.half()
@@ -30,4 +31,4 @@ class TorchRunner:
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
         out = self.model(x)
-        return {k: out[k].float().cpu().numpy() for k in OUTPUT_NAMES}
+        return {k: out[k].float().cpu().numpy() for k in self.output_names}

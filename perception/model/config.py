@@ -8,6 +8,9 @@ from dataclasses import dataclass, replace
 DEFAULT_DET_CLASSES = ("car", "truck", "bus", "pedestrian", "cyclist", "motorcyclist", "traffic_cone")
 DEFAULT_SEG_CLASSES = ("road", "sidewalk", "building", "vegetation", "sky", "pole", "sign", "fence",
                        "car", "pedestrian", "cyclist")
+# Lane slots of the row-anchor head, left to right (datasets/classes.py LANE_SIDES: same names, same order).
+LANE_SLOTS = ("left_left", "ego_left", "ego_right", "right_right")
+ROW_ANCHOR_STRIDE = 8  # the row-anchor head reads the stride-8 neck feature: one anchor row / grid cell per 8 px
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class ModelConfig:
     dense_channels: int = 48                            # width of the stride-4 segmentation and lane heads
     mean_rgb: tuple[float, ...] = (0.485, 0.456, 0.406)  # input normalisation (applied inside the net)
     std_rgb: tuple[float, ...] = (0.229, 0.224, 0.225)
+    lane_rows: int = 0                                  # row-anchor lane head: anchors on the bottom N rows of the
+    #   stride-8 grid (N <= H/8); 0 = no such head (checkpoints from before the head load unchanged)
+    lane_row_channels: int = 32                         # width of the row-anchor head
 
     def __post_init__(self) -> None:
         if len(self.stage_channels) != 4 or len(self.stage_depths) != 4:
@@ -35,6 +41,11 @@ class ModelConfig:
             raise ValueError(f"input_size_wh must be multiples of 32, got {w}x{h}")
         if not self.det_classes or not self.seg_classes:
             raise ValueError("det_classes and seg_classes must not be empty")
+        if not 0 <= self.lane_rows <= h // ROW_ANCHOR_STRIDE:
+            raise ValueError(f"lane_rows must be in 0..{h // ROW_ANCHOR_STRIDE} (rows of the stride-8 grid), "
+                             f"got {self.lane_rows}")
+        if self.lane_row_channels < 1:
+            raise ValueError(f"lane_row_channels must be positive, got {self.lane_row_channels}")
 
     @property
     def strides(self) -> tuple[int, int, int]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from perception.model.blocks import ConvBNAct, DepthwiseSeparable
+from perception.model.config import LANE_SLOTS, ROW_ANCHOR_STRIDE, ModelConfig
 
 PRIOR_PROBABILITY = 0.01  # initial foreground probability of classification/lane logits (focal-loss style)
 
@@ -113,3 +116,115 @@ class DenseHead(nn.Module):
         x = F.interpolate(self.reduce(feats["p3"]), size=s4.shape[-2:], mode="bilinear", align_corners=False)
         x = self.refine(x + self.skip(s4))
         return {self.output_name: self.out(x)}
+
+
+@dataclass(frozen=True)
+class RowAnchorLayout:
+    """Where the row-anchor lane head looks, in network pixels (pixel-centre coordinates, as lane labels).
+
+    Anchor rows are the centres of the bottom ``rows`` rows of the stride-8 grid, top to bottom; each anchor row
+    is split into G = W / 8 horizontal cells of 8 px. The head's output ``lane_row_logits`` is
+    FloatTensor[B, S, R, G + 1]: for each lane slot (``slots``, left to right) and anchor row, logits over the G
+    cells plus a last class, index ``absent``, for "this lane does not cross this row".
+    """
+
+    input_size_wh: tuple[int, int]
+    rows: int
+    stride: int = ROW_ANCHOR_STRIDE
+    slots: tuple[str, ...] = LANE_SLOTS
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> "RowAnchorLayout":
+        return cls(tuple(config.input_size_wh), config.lane_rows)
+
+    @property
+    def num_cells(self) -> int:
+        """G: horizontal cells per anchor row."""
+        return self.input_size_wh[0] // self.stride
+
+    @property
+    def absent(self) -> int:
+        """Class index of "no lane on this row" (the last of G + 1)."""
+        return self.num_cells
+
+    def anchor_ys_px(self) -> np.ndarray:
+        """(R,) y of every anchor row in network pixels, top to bottom."""
+        n = self.input_size_wh[1] // self.stride
+        return (np.arange(n - self.rows, n, dtype=np.float64) + 0.5) * self.stride - 0.5
+
+    def x_from_cell(self, cell: np.ndarray) -> np.ndarray:
+        """Network-pixel x of a (fractional) cell coordinate; cell c's centre is at ``(c + 0.5) * 8 - 0.5``."""
+        return (np.asarray(cell, np.float64) + 0.5) * self.stride - 0.5
+
+    def cell_from_x(self, x_px: np.ndarray) -> np.ndarray:
+        """Inverse of ``x_from_cell``."""
+        return (np.asarray(x_px, np.float64) + 0.5) / self.stride - 0.5
+
+
+class _RowContext(nn.Module):
+    """x + pw(dw(x)) with a (3, 5) depthwise kernel dilated along the row: context across columns and rows."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.dw = nn.Sequential(nn.Conv2d(channels, channels, (3, 5), 1, (1, 2 * dilation), (1, dilation),
+                                          groups=channels, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.pw = ConvBNAct(channels, channels, 1, act=False)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.pw(self.dw(x)))
+
+
+class RowAnchorHead(nn.Module):
+    """Lane lines as row-anchor classification (UFLD's formulation, Qin et al. ECCV 2020).
+
+    UFLD classifies, for each lane slot and anchor row, which horizontal grid cell the lane crosses (or none),
+    from one global feature vector through a large fully connected layer. Here the cells are the columns of the
+    stride-8 grid and the scores are computed by weights shared across columns and rows, so that a line marking
+    looks the same wherever it is: far fewer parameters (about 16k), which a few dozen labelled frames can train.
+    Each cell sees the neck's ``p3`` (context) and the backbone's ``s4`` (fine detail: its 2x2 stride-4 cells,
+    through a 2x2 stride-2 convolution); where a lane is (which slot) comes from two coordinate channels (column and row
+    position), row convolutions dilated up to 8 cells (the receptive field spans most of the width) and a
+    global context vector; "absent" is scored from the row's mean and max features.
+
+    Input: ``feats["p3"]`` (B, C3, H/8, W/8) and ``feats["s4"]`` (B, C4, H/4, W/4). Output: ``lane_row_logits``
+    FloatTensor[B, S, R, G + 1] (see ``RowAnchorLayout``; S = ``num_slots``, R = ``rows``, G = W/8).
+    """
+
+    output_name = "lane_row_logits"
+
+    def __init__(self, p3_channels: int, s4_channels: int, rows: int, num_cells: int,
+                 num_slots: int = len(LANE_SLOTS), channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8)):
+        super().__init__()
+        self.rows = rows
+        # one linear map of p3 (1x1) and of s4's 2x2 cells (a 2x2 stride-2 convolution), summed, then BN + ReLU
+        self.reduce_p3 = nn.Conv2d(p3_channels, channels, 1, bias=False)
+        self.reduce_s4 = nn.Conv2d(s4_channels, channels, 2, 2, bias=False)
+        self.reduce_bn = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.fuse = ConvBNAct(channels + 2, channels, 1)
+        self.global_context = nn.Conv2d(channels, channels, 1)
+        self.context = nn.Sequential(*[_RowContext(channels, d) for d in dilations])
+        self.cells = nn.Conv2d(channels, num_slots, 1)
+        self.absent = nn.Conv2d(2 * channels, num_slots, 1)
+        nn.init.normal_(self.cells.weight, std=0.01)
+        nn.init.zeros_(self.cells.bias)
+        nn.init.normal_(self.absent.weight, std=0.01)
+        nn.init.constant_(self.absent.bias, math.log(num_cells))  # p(absent) = 0.5 at the start
+
+    @staticmethod
+    def _coordinates(x: torch.Tensor) -> torch.Tensor:
+        """(B, 2, R, G) column and row position in (-1, 1), built from shapes at run time (any input size)."""
+        ones = torch.ones_like(x[:, :1], dtype=torch.int64)                    # (B, 1, R, G)
+        col, row = ones.cumsum(3).to(x.dtype), ones.cumsum(2).to(x.dtype)       # 1..G, 1..R
+        return torch.cat([(2 * col - 1) / col[..., -1:] - 1, (2 * row - 1) / row[:, :, -1:] - 1], 1)
+
+    def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = (self.reduce_p3(feats["p3"][:, :, -self.rows:, :])                   # (B, c, R, G) bottom R rows
+             + self.reduce_s4(feats["s4"][:, :, -2 * self.rows:, :]))           # (B, c, R, G) bottom 2R rows
+        x = self.reduce_bn(x)
+        x = self.fuse(torch.cat([x, self._coordinates(x)], 1))                   # (B, c, R, G)
+        x = x + F.relu(self.global_context(x.mean((2, 3), keepdim=True)))       # (B, c, 1, 1) broadcast
+        x = self.context(x)                                                      # (B, c, R, G)
+        cells = self.cells(x)                                                    # (B, S, R, G)
+        pooled = torch.cat([x.mean(3, keepdim=True), x.amax(3, keepdim=True)], 1)  # (B, 2c, R, 1)
+        return {self.output_name: torch.cat([cells, self.absent(pooled)], 3)}    # (B, S, R, G + 1)

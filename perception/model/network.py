@@ -7,10 +7,19 @@ from torch import nn
 
 from perception.model.backbone import LiteBackbone
 from perception.model.config import ModelConfig, model_config
-from perception.model.heads import DenseHead, DetectionHead
+from perception.model.heads import DenseHead, DetectionHead, RowAnchorHead, RowAnchorLayout
 from perception.model.neck import LitePAN
 
+# Outputs of every network, in this order (exported graphs too).
 OUTPUT_NAMES = ("det_cls_logits", "det_ctr_logits", "det_boxes_xyxy", "seg_logits", "lane_logits")
+LANE_ROW_OUTPUT = "lane_row_logits"  # appended when the row-anchor lane head is on (ModelConfig.lane_rows > 0)
+# The heads by attribute name, in the order they run (``MultiTaskNet.forward(heads=...)`` selects among them).
+HEAD_NAMES = ("det_head", "seg_head", "lane_head", "lane_row_head")
+
+
+def output_names(config: ModelConfig) -> tuple[str, ...]:
+    """The outputs of a network built from ``config``, in order: ``OUTPUT_NAMES`` (+ ``lane_row_logits``)."""
+    return OUTPUT_NAMES + ((LANE_ROW_OUTPUT,) if config.lane_rows else ())
 
 
 class MultiTaskNet(nn.Module):
@@ -26,12 +35,15 @@ class MultiTaskNet(nn.Module):
     - ``det_cls_logits`` (B, A, num_det_classes), ``det_ctr_logits`` (B, A),
       ``det_boxes_xyxy`` (B, A, 4) in network pixels — see ``DetectionHead``;
     - ``seg_logits`` (B, num_seg_classes, H/4, W/4);
-    - ``lane_logits`` (B, 1, H/4, W/4), lane-line mask logits.
+    - ``lane_logits`` (B, 1, H/4, W/4), lane-line mask logits;
+    - ``lane_row_logits`` (B, 4, R, W/8 + 1), only when ``config.lane_rows`` = R > 0: the row-anchor lane head
+      (``RowAnchorHead``, layout in ``RowAnchorLayout``). ``output_names(config)`` lists what a config gives.
     """
 
     def __init__(self, config: ModelConfig | None = None, *, backbone: nn.Module | None = None,
                  neck: nn.Module | None = None, det_head: nn.Module | None = None,
-                 seg_head: nn.Module | None = None, lane_head: nn.Module | None = None):
+                 seg_head: nn.Module | None = None, lane_head: nn.Module | None = None,
+                 lane_row_head: nn.Module | None = None):
         super().__init__()
         cfg = config or ModelConfig()
         self.config = cfg
@@ -43,19 +55,29 @@ class MultiTaskNet(nn.Module):
         self.seg_head = seg_head or DenseHead(c_neck, c_s4, len(cfg.seg_classes), "seg_logits", cfg.dense_channels)
         self.lane_head = lane_head or DenseHead(c_neck, c_s4, 1, "lane_logits", cfg.dense_channels,
                                                 prior_bias=True)
+        self.lane_row_head = lane_row_head
+        if lane_row_head is None and cfg.lane_rows:
+            self.lane_row_head = RowAnchorHead(c_neck, c_s4, cfg.lane_rows, RowAnchorLayout.of(cfg).num_cells,
+                                               channels=cfg.lane_row_channels)
         mean = torch.tensor(cfg.mean_rgb).view(1, 3, 1, 1) * 255.0
         inv_std = 1.0 / (torch.tensor(cfg.std_rgb).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("pixel_mean", mean, persistent=False)
         self.register_buffer("pixel_inv_std", inv_std, persistent=False)
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return output_names(self.config)
+
+    def forward(self, images: torch.Tensor, heads: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of every head, or only of the ``heads`` named (``HEAD_NAMES``; training a subset)."""
         x = (images.to(self.pixel_mean.dtype) - self.pixel_mean) * self.pixel_inv_std  # (B, 3, H, W) float
         feats = self.backbone(x)
         feats.update(self.neck(feats))
         out: dict[str, torch.Tensor] = {}
-        out.update(self.det_head(feats))
-        out.update(self.seg_head(feats))
-        out.update(self.lane_head(feats))
+        for name in HEAD_NAMES:
+            head = getattr(self, name)
+            if head is not None and (heads is None or name in heads):
+                out.update(head(feats))
         return out
 
 
