@@ -40,7 +40,8 @@ OPENERS: dict[str, Callable] = {
     "bdd100k": open_bdd100k,  # split: train / val / test
     "coco": open_coco,  # split: e.g. train2017 / val2017
     "cityscapes": open_cityscapes,  # split: train / val / test (official or squashed 256x256 layout)
-    "culane": lambda path, split: CULaneDataset(path, split),  # split: train / val / test
+    "culane": lambda path, split: CULaneDataset(path, split),  # split: train / val / test / any list/<name>.txt;
+    #   without list/val.txt: train / val / trainval = frame-index blocks of list/train.txt (datasets/culane.py)
     "yolo": lambda path, split: YoloDataset(path, split),  # split: images/<split>/ sub-folder
     "idd": lambda path, split: IddLiteDataset(path, split),  # split: train / val (coarse 7-class masks)
     "packed": lambda path, split: PackedDataset(path, split),  # split: a sub-folder written by the pack tool

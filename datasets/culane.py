@@ -8,7 +8,17 @@ Layout (official)::
     ROOT/driver_xx/clip.MP4/00000.lines.txt     one lane per line: ``x1 y1 x2 y2 ...`` (pixels)
 
 ``<split>_gt.txt`` is used when present (its flags are kept in ``meta["exist_flags"]``), otherwise
-``<split>.txt``. Lane points outside the image (CULane extrapolates lanes past the left/right edges) are
+``<split>.txt``.
+
+Block split of a folder without a validation list (such as ``shared/data/culane_2clips_day_night``, whose
+``list/train.txt`` is one 60-frame daytime clip): when neither ``list/val.txt`` nor ``list/val_gt.txt`` exists,
+``train`` and ``val`` are fixed blocks of the train list by frame index, not random frames (consecutive frames of a
+clip are near duplicates): per clip folder, frames sorted by their number, the last ``VAL_BLOCK_FRACTION`` (25 %,
+rounded up) are ``val``, the ``BLOCK_GAP_FRAMES`` frame(s) just before that block belong to neither split, the rest
+is ``train``; ``trainval`` is the whole list. For the shared sample: train = frames 00000-03870 (44), val =
+04050-05310 (15), 03960 unused. A folder with an official validation list reads every split from its list file.
+
+Lane points outside the image (CULane extrapolates lanes past the left/right edges) are
 dropped; lanes left with < 2 points are dropped. Sides are assigned geometrically
 (``datasets.lanes.assign_lane_sides``), as for TuSimple.
 """
@@ -55,8 +65,37 @@ def parse_culane_lines_text(data: bytes | str, path: str | Path = "<string>") ->
     return lanes
 
 
+VAL_BLOCK_FRACTION = 0.25  # share of each clip's frames (the last ones) in the block split's ``val``
+BLOCK_GAP_FRAMES = 1       # frames between the block split's train and val blocks, in neither split
+BLOCK_SPLITS = ("train", "val", "trainval")
+
+
 def _resolve(root: Path, token: str) -> Path:
     return root / token.lstrip("/")
+
+
+def _frame_number(path: Path) -> int:
+    try:
+        return int(path.stem)
+    except ValueError:
+        raise DatasetFormatError(f"block split needs numbered frames (00090.jpg), got {path.name!r}", path) from None
+
+
+def block_split(paths: list[Path], split: str) -> list[Path]:
+    """The ``train`` / ``val`` / ``trainval`` block of ``paths`` (module docstring), in list order."""
+    if split == "trainval":
+        return list(paths)
+    chosen: set[Path] = set()
+    clips: dict[Path, list[Path]] = {}
+    for p in paths:
+        clips.setdefault(p.parent, []).append(p)
+    for frames in clips.values():
+        frames = sorted(frames, key=_frame_number)
+        n_val = math.ceil(VAL_BLOCK_FRACTION * len(frames))
+        start_val = len(frames) - n_val
+        block = frames[start_val:] if split == "val" else frames[:max(start_val - BLOCK_GAP_FRAMES, 0)]
+        chosen.update(block)
+    return [p for p in paths if p in chosen]
 
 
 class CULaneDataset:
@@ -64,7 +103,9 @@ class CULaneDataset:
 
     Args:
         root: CULane root folder (with ``list/``).
-        split: list name: ``train``, ``val``, ``test`` (or any ``list/<name>.txt``).
+        split: list name: ``train``, ``val``, ``test`` (or any ``list/<name>.txt``, e.g. ``night``); without a
+            validation list, ``train`` / ``val`` / ``trainval`` are the block split of the train list (module
+            docstring).
 
     Listed images that do not exist are skipped and kept in ``missing_ids`` (one warning). Images without a
     ``.lines.txt`` have ``lanes = None``.
@@ -72,8 +113,13 @@ class CULaneDataset:
 
     def __init__(self, root: str | Path, split: str = "train"):
         self.root = Path(root)
-        gt_list = self.root / "list" / f"{split}_gt.txt"
-        plain_list = self.root / "list" / f"{split}.txt"
+        lists = self.root / "list"
+        self.block_split = (split in BLOCK_SPLITS and not (lists / "val.txt").is_file()
+                            and not (lists / "val_gt.txt").is_file())
+        self.split = split
+        list_name = "train" if self.block_split else split
+        gt_list = self.root / "list" / f"{list_name}_gt.txt"
+        plain_list = self.root / "list" / f"{list_name}.txt"
         self.list_path = gt_list if gt_list.is_file() else plain_list
         if not self.list_path.is_file():
             raise FileNotFoundError(f"CULane list not found: {plain_list} (nor {gt_list.name})")
@@ -93,6 +139,9 @@ class CULaneDataset:
                 raise DatasetFormatError(f"expected one image path per line, got {len(fields)} fields",
                                          self.list_path, lineno)
             entries.append((_resolve(self.root, fields[0]), flags))
+        if self.block_split:
+            keep = set(block_split([p for p, _ in entries], split))
+            entries = [(p, f) for p, f in entries if p in keep]
         self.missing_ids = [str(p) for p, _ in entries if not p.is_file()]
         warn_missing("images", self.list_path, self.missing_ids)
         self.entries = [(p, f) for p, f in entries if p.is_file()]
@@ -120,4 +169,4 @@ class CULaneDataset:
         return Sample(image_bgr=img, lanes=lanes, lane_sides=sides, source=str(img_path), meta=meta).validate()
 
 
-__all__ = ["CULaneDataset", "parse_culane_lines_text"]
+__all__ = ["BLOCK_GAP_FRAMES", "CULaneDataset", "VAL_BLOCK_FRACTION", "block_split", "parse_culane_lines_text"]

@@ -25,6 +25,8 @@ def culane_root(tmp_path):
     (tmp_path / "list" / "train_gt.txt").write_text(
         "/driver_23_30frame/05151649_0422.MP4/00000.jpg /laneseg_label_w16/x/00000.png 0 1 1 1\n"
         "/driver_23_30frame/05151649_0422.MP4/00001.jpg /laneseg_label_w16/x/00001.png 0 0 0 0\n")
+    # the official layout has a validation list (without one, train / val are frame-index blocks: test below)
+    (tmp_path / "list" / "val_gt.txt").write_text("")
     return tmp_path
 
 
@@ -55,3 +57,21 @@ def test_bad_list_line(culane_root):
 def test_parser_orders_bottom_to_top():
     (lane,) = parse_culane_lines_text("10 100 20 150 30 200\n")
     assert lane[:, 1].tolist() == [200, 150, 100]
+
+
+def test_without_a_validation_list_train_and_val_are_frame_index_blocks(tmp_path):
+    for clip in ("driver_1/a.MP4", "driver_2/b.MP4"):
+        (tmp_path / clip).mkdir(parents=True)
+        for k in range(8):
+            cv2.imwrite(str(tmp_path / clip / f"{30 * k:05d}.jpg"), np.zeros((H, W, 3), np.uint8))
+    (tmp_path / "list").mkdir()
+    clips = ("driver_1/a.MP4", "driver_2/b.MP4")
+    listed = [f"/{clip}/{30 * k:05d}.jpg" for k in (3, 0, 7, 1, 2, 6, 4, 5) for clip in clips]
+    (tmp_path / "list" / "train.txt").write_text("\n".join(listed) + "\n")
+    names = {split: [str(p.relative_to(tmp_path)) for p, _ in CULaneDataset(tmp_path, split).entries]
+             for split in ("train", "val", "trainval")}
+    # per clip: 8 frames -> the last 2 (by frame number) are val, the one before is in neither split
+    for clip in ("driver_1/a.MP4", "driver_2/b.MP4"):
+        assert sorted(n for n in names["val"] if n.startswith(clip)) == [f"{clip}/00180.jpg", f"{clip}/00210.jpg"]
+        assert sorted(n for n in names["train"] if n.startswith(clip)) == [f"{clip}/{30 * k:05d}.jpg" for k in range(5)]
+    assert len(names["trainval"]) == 16 and not set(names["train"]) & set(names["val"])
