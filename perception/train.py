@@ -24,13 +24,15 @@ from typing import Any
 from perception.cli import OneLineArgumentParser
 from perception.config import config_to_dict
 from perception.errors import ConfigError, UserInputError
-from perception.model import MODEL_SIZES, MultiTaskNet, load_checkpoint, model_config, save_checkpoint
+from perception.model import (MODEL_SIZES, MultiTaskNet, RowAnchorLayout, load_checkpoint, model_config,
+                              save_checkpoint)
 from perception.sinks.files import write_json_atomic
 from perception.training.config import load_train_config
 from perception.training.copy_paste import CopyPaste, person_instances
 from perception.training.data import Collate, TrainSet, load_letterboxed, parse_data_spec
 from perception.training.engine import headline, train_one_epoch, validate
 from perception.training.ema import ModelEMA
+from perception.training.freeze import freeze_all_but, load_init_state
 from perception.training.losses import COARSE_LABEL_OFFSET, LossWeights, log_inverse_class_weights
 
 
@@ -69,7 +71,7 @@ def _plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("total", "det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane"):
+    for key in ("total", "det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane", "lane_row", "lane_row_loc"):
         if f"loss_{key}" in history[0]:
             axes[0].plot(epochs, [h[f"loss_{key}"] for h in history], label=key)
     axes[0].set_xlabel("epoch")
@@ -96,7 +98,8 @@ def _with_model_size(cfg: Any, size: str) -> Any:
         raise UserInputError(f"--model must be one of {', '.join(MODEL_SIZES)}, not {size!r}")
     m = cfg.model
     return replace(cfg, model=model_config(size, det_classes=m.det_classes, seg_classes=m.seg_classes,
-                                           input_size_wh=m.input_size_wh, mean_rgb=m.mean_rgb, std_rgb=m.std_rgb))
+                                           input_size_wh=m.input_size_wh, mean_rgb=m.mean_rgb, std_rgb=m.std_rgb,
+                                           lane_rows=m.lane_rows, lane_row_channels=m.lane_row_channels))
 
 
 def _coarse_groups(samples: list, seg_classes: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
@@ -185,12 +188,21 @@ def main(args: argparse.Namespace) -> int:
     model = MultiTaskNet(cfg.model)
     if init is not None:
         try:
-            model.load_state_dict(init.model.state_dict(), strict=True)
+            new_parts = load_init_state(model, init.model.state_dict())
         except RuntimeError as e:
             print(f"error: init_weights {cfg.init_weights} do not fit the configured model: "
                   f"{str(e).splitlines()[0][:160]}", file=sys.stderr)
             return 2
         print(f"initialised from {cfg.init_weights} (sha256 {init.sha256[:12]})", file=sys.stderr)
+        for part in new_parts:
+            n = sum(t.numel() for t in getattr(model, part).state_dict().values())
+            print(f"init_weights have no {part}: its {n} values start from random init; every other tensor was "
+                  f"loaded", file=sys.stderr)
+    trainable = freeze_all_but(model, cfg.train_only)
+    if cfg.train_only:
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        print(f"training only {', '.join(cfg.train_only)} ({sum(p.numel() for p in trainable)} parameters); "
+              f"{frozen} parameters frozen, their modules in eval mode", file=sys.stderr)
     model = model.to(cfg.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -201,11 +213,11 @@ def main(args: argparse.Namespace) -> int:
               f"{cfg.copy_paste.p}", file=sys.stderr)
         paste = CopyPaste(instances, cfg.copy_paste)
     trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed, paste=paste)
-    collate = Collate(model.det_head)
+    collate = Collate(model.det_head, row_layout=RowAnchorLayout.of(cfg.model) if cfg.model.lane_rows else None)
     steps_per_epoch = len(trainset) // cfg.batch_size
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                     pct_start=0.1)
     history: list[dict[str, Any]] = []
@@ -227,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
         print("segmentation class weights: " + ", ".join(
             f"{n} {w:.2f}" for n, w in zip(cfg.model.seg_classes, seg_class)), file=sys.stderr)
     weights = LossWeights(cfg.det_weight, cfg.seg_weight, cfg.lane_weight, seg_class,
-                          _coarse_groups(samples, cfg.model.seg_classes))
+                          _coarse_groups(samples, cfg.model.seg_classes), lane_rows=cfg.lane_row_weight)
     ema = None
     if cfg.ema_decay:
         ema = ModelEMA(model, cfg.ema_decay)
@@ -246,7 +258,7 @@ def main(args: argparse.Namespace) -> int:
                                                  pin_memory=cfg.device.startswith("cuda"))
             losses = train_one_epoch(step_model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,
                                      max_steps=steps_per_epoch, progress=not args.no_progress, ema=ema,
-                                     amp=cfg.amp, channels_last=cfg.channels_last)
+                                     amp=cfg.amp, channels_last=cfg.channels_last, train_only=cfg.train_only)
             shipped = ema.module if ema is not None else model  # the weights validated and saved
             row: dict[str, Any] = {"epoch": epoch, **{f"loss_{k}": round(v, 5) for k, v in losses.items()}}
             metrics = None

@@ -10,6 +10,7 @@ from perception.config import load_config_file
 from perception.errors import ConfigError
 from perception.model.config import ModelConfig
 from perception.training.copy_paste import CopyPasteConfig
+from perception.training.freeze import check_parts
 
 SHARED = "../shared/data"
 SEG_CLASS_BALANCE = ("none", "log_inverse")
@@ -39,6 +40,10 @@ class TrainConfig:
     seg_weight: float = 1.0                      # loss weight of the segmentation head
     seg_class_balance: str = "none"              # none | log_inverse: per-class CE weights 1/ln(1.02 + p_class)
     lane_weight: float = 1.0                     # loss weight of the lane head
+    lane_row_weight: float = 1.0                 # loss weight of the row-anchor lane head (model.lane_rows > 0)
+    train_only: tuple[str, ...] = ()             # parts that learn (of TRAINABLE_PARTS: backbone, neck, det_head,
+    #   seg_head, lane_head, lane_row_head); the rest stay frozen, in eval mode (perception/training/freeze.py);
+    #   empty = the whole network
     ema_decay: float = 0.0                       # EMA of weights (e.g. 0.999), validated and shipped; 0 = off
     seed: int = 0                                # seeds model init, shuffling and augmentation
     init_weights: str = ""                       # start from this checkpoint's weights (fine-tuning); "" = random
@@ -62,6 +67,10 @@ class TrainConfig:
         mw, mh = self.model.input_size_wh
         if cw % 32 or ch % 32 or cw > mw or ch > mh:
             raise ConfigError(f"crop_wh {self.crop_wh} must be multiples of 32 within the input size {mw}x{mh}")
+        if self.model.lane_rows and self.lane_row_weight > 0 and tuple(self.crop_wh) != tuple(self.model.input_size_wh):
+            raise ConfigError(f"the row-anchor lane head's anchors are defined on the full input: crop_wh must be the "
+                              f"input size {mw}x{mh} (got {cw}x{ch}), or set lane_row_weight to 0")
+        check_parts(self.train_only, bool(self.model.lane_rows))
         kinds = {spec.partition(":")[0] for spec in self.train_data}
         if set(self.mask_boxes) - kinds:
             raise ConfigError(f"mask_boxes names {sorted(set(self.mask_boxes) - kinds)}, which are not among the "

@@ -17,9 +17,9 @@ import torch
 from datasets import Sample, open_dataset
 from datasets.transforms import Augment, AugmentConfig, letterbox
 from perception.errors import UserInputError
-from perception.model.heads import DetectionHead
+from perception.model.heads import DetectionHead, RowAnchorLayout
 from perception.training.losses import COARSE_LABEL_OFFSET
-from perception.training.targets import fcos_targets
+from perception.training.targets import fcos_targets, lane_row_targets
 
 MIN_VISIBLE_FRACTION = 0.3  # a box cut by the crop keeping less of its area becomes an ignore region
 
@@ -81,16 +81,19 @@ def _crop(sample: Sample, x0: int, y0: int, cw: int, ch: int) -> Sample:
         ign = np.concatenate([ign, extra_ignore]).astype(np.float32)
         ign[:, 0::2], ign[:, 1::2] = ign[:, 0::2].clip(0, cw), ign[:, 1::2].clip(0, ch)
         ignore = ign[((ign[:, 2] - ign[:, 0]) > 1) & ((ign[:, 3] - ign[:, 1]) > 1)]
-    lanes = None
+    lanes = sides = None
     if sample.lanes is not None:
-        lanes = []
-        for lane in sample.lanes:
+        lanes, sides = [], []
+        for k, lane in enumerate(sample.lanes):
             p = lane - np.array([x0, y0], np.float32)
             p = p[(p[:, 0] >= 0) & (p[:, 0] < cw) & (p[:, 1] >= 0) & (p[:, 1] < ch)]
             if len(p) >= 2:
                 lanes.append(p)
+                sides.append(sample.lane_sides[k] if sample.lane_sides is not None else None)
+        if sample.lane_sides is None:
+            sides = None
     return Sample(image_bgr=img, boxes_xyxy=boxes, labels=labels, ignore_boxes_xyxy=ignore, seg_mask=seg,
-                  lanes=lanes, source=sample.source, meta=sample.meta)
+                  lanes=lanes, lane_sides=sides, source=sample.source, meta=sample.meta)
 
 
 def lane_mask(lanes: list[np.ndarray], size_wh: tuple[int, int], downsample: int = 4) -> np.ndarray:
@@ -131,11 +134,17 @@ class TrainSet(torch.utils.data.Dataset):
 
 
 class Collate:
-    """Stack samples into a batch dict with FCOS targets, masks and per-task label flags."""
+    """Stack samples into a batch dict with FCOS targets, masks and per-task label flags.
 
-    def __init__(self, det_head: DetectionHead, downsample: int = 4):
+    With ``row_layout`` (a network with the row-anchor lane head) the batch also holds ``lane_row_cls`` (B, S, R)
+    and ``lane_row_cell`` (B, S, R) from ``lane_row_targets``, and ``has_lane_rows`` (B,) (lanes with sides). Row
+    anchors are defined on the full network input, so the samples must have its size (``crop_wh`` = input size).
+    """
+
+    def __init__(self, det_head: DetectionHead, downsample: int = 4, row_layout: RowAnchorLayout | None = None):
         self.det_head = det_head
         self.downsample = downsample
+        self.row_layout = row_layout
         self._locations: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
@@ -143,7 +152,11 @@ class Collate:
         if (h, w) not in self._locations:
             self._locations[(h, w)] = self.det_head.locations((h, w))
         points, strides = self._locations[(h, w)]
-        images, cls_t, box_t, ctr_t, seg, lanes = [], [], [], [], [], []
+        layout = self.row_layout
+        if layout is not None and (w, h) != tuple(layout.input_size_wh):
+            raise ValueError(f"row-anchor targets need full {layout.input_size_wh[0]}x{layout.input_size_wh[1]} "
+                             f"frames, got {w}x{h} crops (set crop_wh to the input size)")
+        images, cls_t, box_t, ctr_t, seg, lanes, row_cls, row_cell, has_rows = [], [], [], [], [], [], [], [], []
         has_det, has_seg, has_lane = [], [], []
         for s in samples:
             rgb = cv2.cvtColor(s.image_bgr, cv2.COLOR_BGR2RGB)
@@ -162,6 +175,15 @@ class Collate:
                        else torch.full((h, w), 255, dtype=torch.long))
             has_lane.append(s.lanes is not None)
             lanes.append(torch.from_numpy(lane_mask(s.lanes or [], (w, h), self.downsample))[None])
-        return {"images": torch.stack(images), "cls_target": torch.stack(cls_t), "box_target": torch.stack(box_t),
+            if layout is not None:
+                rc, rx = lane_row_targets(s.lanes or [], s.lane_sides, layout, w)
+                row_cls.append(rc)
+                row_cell.append(rx)
+                has_rows.append(s.lanes is not None and s.lane_sides is not None)  # slots need sides
+        batch = {"images": torch.stack(images), "cls_target": torch.stack(cls_t), "box_target": torch.stack(box_t),
                 "ctr_target": torch.stack(ctr_t), "seg_mask": torch.stack(seg), "lane_mask": torch.stack(lanes),
                 "has_det": torch.tensor(has_det), "has_seg": torch.tensor(has_seg), "has_lane": torch.tensor(has_lane)}
+        if layout is not None:
+            batch["lane_row_cls"], batch["lane_row_cell"] = torch.stack(row_cls), torch.stack(row_cell)
+            batch["has_lane_rows"] = torch.tensor(has_rows)
+        return batch

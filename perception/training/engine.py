@@ -10,21 +10,24 @@ import torch
 
 from perception.backends.torch_runner import TorchRunner
 from perception.evaluation import evaluate_reader
+from perception.training.freeze import heads_to_run, set_train_mode
 from perception.training.losses import LossWeights, multitask_loss
 
 
 def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
                     device: str, weights: LossWeights, *, epoch: int, max_steps: int = 0,
                     progress: bool = True, ema: Any = None, amp: str = "none",
-                    channels_last: bool = False) -> dict[str, float]:
+                    channels_last: bool = False, train_only: tuple[str, ...] = ()) -> dict[str, float]:
     """One pass over ``loader``; returns the mean of each loss term.
 
     ``ema`` (ModelEMA) follows every step. ``amp="bf16"`` runs the forward pass under bfloat16 autocast (the
-    losses are computed in float32); ``channels_last`` feeds NHWC images.
+    losses are computed in float32); ``channels_last`` feeds NHWC images. ``train_only``: the parts that learn
+    (``perception.training.freeze``); the others stay in eval mode, and when only heads learn only they run.
     """
     from tqdm import tqdm
 
-    model.train()
+    set_train_mode(model, train_only)
+    heads = heads_to_run(train_only)
     sums: dict[str, float] = {}
     steps = 0
     total = len(loader) if not max_steps else min(max_steps, len(loader))
@@ -34,7 +37,7 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         images = batch["images"].contiguous(memory_format=torch.channels_last) if channels_last else batch["images"]
         with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-            out = model(images)
+            out = model(images) if heads is None else model(images, heads=heads)
         out = {k: v.float() for k, v in out.items()}
         losses = multitask_loss(out, batch, weights)
         loss = losses["total"]
@@ -67,11 +70,13 @@ def validate(model: torch.nn.Module, readers: dict[str, Any], device: str) -> di
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
-    """The numbers we select checkpoints by: mean IoU and AP50 over whatever the validation had."""
+    """The numbers we select checkpoints by: mean IoU, AP50 and CULane lane F1 over whatever the validation had."""
     out: dict[str, float] = {}
     for name, m in metrics.items():
         if "segmentation" in m:
             out[f"{name}_miou"] = m["segmentation"]["miou"]
         if "detection" in m:
             out[f"{name}_map50"] = m["detection"]["map_50"]
+        if "lanes" in m:
+            out[f"{name}_lane_f1"] = m["lanes"]["culane_f1"]
     return out

@@ -19,11 +19,33 @@ class LossWeights:
     seg_class: tuple[float, ...] = ()  # per-class cross-entropy weights (empty = unweighted)
     # coarse labels: coarse_groups[k] lists the fine class indices inside coarse class k (empty = none used)
     coarse_groups: tuple[tuple[int, ...], ...] = ()
+    lane_rows: float = 1.0  # row-anchor head: cross-entropy over cells + absent, plus LANE_ROW_LOC_WEIGHT x location
 
 
 # seg_mask values from COARSE_LABEL_OFFSET up (and below 255) are coarse-class labels: value - offset = index
 # into LossWeights.coarse_groups. Only training builds such masks (perception/training/data.py).
 COARSE_LABEL_OFFSET = 128
+# Row-anchor location term: smooth-L1 (cells) between the soft-argmax expectation over the G cells and the labelled
+# sub-cell x, on rows where the lane is present (UFLD's expectation; it also sharpens the cell distribution).
+LANE_ROW_LOC_WEIGHT = 0.1
+
+
+def lane_row_loss(logits: torch.Tensor, cls_target: torch.Tensor, cell_target: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(classification, location) losses of the row-anchor head.
+
+    ``logits`` (B, S, R, G + 1); ``cls_target`` (B, S, R) long in 0..G (G = absent); ``cell_target`` (B, S, R) float
+    sub-cell x (NaN where absent). Classification: mean cross-entropy over every (slot, row). Location: mean
+    smooth-L1 of the expected cell under the softmax over the G cells, over present rows (0 when there are none).
+    """
+    g = logits.shape[-1] - 1
+    cls = F.cross_entropy(logits.reshape(-1, g + 1), cls_target.reshape(-1))
+    present = cls_target != g                                                  # (B, S, R)
+    if not present.any():
+        return cls, logits.sum() * 0.0
+    p = torch.softmax(logits[present][:, :g], dim=-1)                          # (P, G)
+    expected = (p * torch.arange(g, dtype=p.dtype, device=p.device)).sum(-1)  # (P,) cells
+    return cls, F.smooth_l1_loss(expected, cell_target[present])
 
 
 def coarse_log_likelihood(logits: torch.Tensor, coarse: torch.Tensor,
@@ -64,17 +86,20 @@ def log_inverse_class_weights(masks: list, num_classes: int, c: float = 1.02) ->
 
 def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                    weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
-    """Return {"total", "det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane"} (scalars).
+    """Return {"total", "det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane", "lane_row", "lane_row_loc"}.
 
     ``batch`` holds, for B images: ``has_det``/``has_seg``/``has_lane`` (B,) bools; ``cls_target`` (B, A),
     ``box_target`` (B, A, 4), ``ctr_target`` (B, A); ``seg_mask`` (B, H, W) long (255 = ignore, values from
     ``COARSE_LABEL_OFFSET`` = coarse labels scored through ``weights.coarse_groups``);
-    ``lane_mask`` (B, 1, H/4, W/4) float. A task whose samples are all unlabelled adds 0.
+    ``lane_mask`` (B, 1, H/4, W/4) float; with the row-anchor head, ``has_lane_rows``, ``lane_row_cls`` and
+    ``lane_row_cell`` (``perception.training.data.Collate``). A task whose samples are all unlabelled adds 0, and
+    so does a head whose output is not in ``out`` (a training run that trains and runs only some heads).
     """
-    zero = out["seg_logits"].sum() * 0.0
-    losses = {k: zero for k in ("det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane")}
+    zero = next(iter(out.values())).sum() * 0.0
+    losses = {k: zero for k in ("det_cls", "det_box", "det_ctr", "seg", "seg_coarse", "lane", "lane_row",
+                                "lane_row_loc")}
     has_det = batch["has_det"]
-    if has_det.any():
+    if has_det.any() and "det_cls_logits" in out:
         cls_logits = out["det_cls_logits"][has_det]                       # (b, A, C)
         cls_t, box_t, ctr_t = batch["cls_target"][has_det], batch["box_target"][has_det], batch["ctr_target"][has_det]
         valid = cls_t != IGNORE
@@ -91,7 +116,7 @@ def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
             losses["det_box"] = (giou * ctr_w).sum() / ctr_w.sum().clamp(min=1e-6)
             losses["det_ctr"] = F.binary_cross_entropy_with_logits(out["det_ctr_logits"][has_det][pos], ctr_w)
     has_seg = batch["has_seg"]
-    if has_seg.any():
+    if has_seg.any() and "seg_logits" in out:
         logits = out["seg_logits"][has_seg]
         target = batch["seg_mask"][has_seg]
         logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
@@ -105,10 +130,15 @@ def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
             losses["seg_coarse"] = coarse_log_likelihood(pix, target[coarse] - COARSE_LABEL_OFFSET,
                                                          weights.coarse_groups)
     has_lane = batch["has_lane"]
-    if has_lane.any():
+    if has_lane.any() and "lane_logits" in out:
         logits = out["lane_logits"][has_lane]
         target = batch["lane_mask"][has_lane]
         losses["lane"] = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(10.0))
+    has_rows = batch.get("has_lane_rows")
+    if has_rows is not None and has_rows.any() and "lane_row_logits" in out:
+        losses["lane_row"], losses["lane_row_loc"] = lane_row_loss(
+            out["lane_row_logits"][has_rows], batch["lane_row_cls"][has_rows], batch["lane_row_cell"][has_rows])
     losses["total"] = (weights.det * (losses["det_cls"] + 2.0 * losses["det_box"] + losses["det_ctr"])
-                       + weights.seg * (losses["seg"] + losses["seg_coarse"]) + weights.lane * losses["lane"])
+                       + weights.seg * (losses["seg"] + losses["seg_coarse"]) + weights.lane * losses["lane"]
+                       + weights.lane_rows * (losses["lane_row"] + LANE_ROW_LOC_WEIGHT * losses["lane_row_loc"]))
     return losses

@@ -1,4 +1,4 @@
-"""FCOS-style target assignment for the anchor-free detection head.
+"""Training targets: FCOS-style assignment for the anchor-free detection head, and row-anchor lane targets.
 
 A location (centre of a stride-s cell, network pixels) is positive for a ground-truth box when it lies
 within ``center_radius * s`` of the box centre (and inside the box), and the box's largest distance
@@ -8,7 +8,10 @@ Locations inside an ignore region that are not positive are ignored (no classifi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from perception.model.heads import RowAnchorLayout
 
 # Regression range per stride: max(l, t, r, b) in network pixels (FCOS's split, for strides 8/16/32).
 LEVEL_RANGES = {8: (0.0, 64.0), 16: (64.0, 128.0), 32: (128.0, float("inf"))}
@@ -67,3 +70,36 @@ def fcos_targets(points: torch.Tensor, strides: torch.Tensor, boxes: torch.Tenso
     lr, tb = sel[:, [0, 2]], sel[:, [1, 3]]
     ctr_target[pos] = torch.sqrt((lr.min(1).values / lr.max(1).values) * (tb.min(1).values / tb.max(1).values))
     return cls_target, box_target, ctr_target
+
+
+def lane_row_targets(lanes: list, sides: list | None, layout: RowAnchorLayout, image_width_px: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-anchor targets of one image (``perception.model.heads.RowAnchorLayout``), network pixels.
+
+    A lane (N, 2) pixel-centre points, bottom to top, fills the slot of its side (``sides``; lanes without a side,
+    or all lanes when ``sides`` is None, are not used). On an anchor row inside the lane's labelled y-range its x is
+    interpolated linearly between the labelled points (never extrapolated); a row it does not reach, or where that x
+    lies outside the image, is absent.
+    Returns:
+        cls_target (S, R) long: the cell (0..G-1) the lane crosses, or ``layout.absent``;
+        cell_target (S, R) float: the sub-cell position (cell units, ``RowAnchorLayout.cell_from_x``), NaN where
+        absent.
+    """
+    ys = layout.anchor_ys_px()                                   # (R,)
+    s, r, g = len(layout.slots), layout.rows, layout.num_cells
+    cls_target = torch.full((s, r), layout.absent, dtype=torch.long)
+    cell_target = torch.full((s, r), float("nan"))
+    for lane, side in zip(lanes, sides or [None] * len(lanes)):
+        if side not in layout.slots or len(lane) < 2:
+            continue
+        k = layout.slots.index(side)
+        p = np.asarray(lane, np.float64)
+        order = np.argsort(p[:, 1], kind="stable")
+        py, px = p[order, 1], p[order, 0]
+        inside = (ys >= py[0]) & (ys <= py[-1])
+        x = np.interp(ys, py, px)                                # (R,)
+        ok = inside & (x >= 0) & (x <= image_width_px - 1)
+        cell = layout.cell_from_x(x)
+        cls_target[k, torch.from_numpy(ok)] = torch.from_numpy(np.clip(np.round(cell[ok]), 0, g - 1)).long()
+        cell_target[k, torch.from_numpy(ok)] = torch.from_numpy(cell[ok]).float()
+    return cls_target, cell_target
