@@ -7,7 +7,11 @@ Detection: mAP@0.5 and mAP@0.5:0.95 (pycocotools), per-class AP50, and precision
 score threshold, each for the raw boxes and for the boxes that pass the plausibility filter (as
 ``perception.run`` reports them); "large unmatched" counts boxes over 15 % of the frame that match no label.
 Segmentation: mIoU, per-class IoU, road (drivable) IoU; ignore label 255 is skipped (IDD-Lite: coarse mIoU
-over its 7 level-1 classes). Lanes: TuSimple accuracy / FP / FN and CULane F1.
+over its 7 level-1 classes). Lanes: TuSimple accuracy / FP / FN and CULane precision / recall / F1, of the lane source
+``--lanes``: ``auto`` (default) = the row-anchor head when the weights have one, else the lane-mask head; ``rows``,
+``mask``, or ``classical`` (the classical finder on each still).
+For ``culane:DIR`` without ``DIR/list/val.txt`` (the shared 2-clip sample) ``train`` / ``val`` are fixed frame-index
+blocks of ``list/train.txt`` (datasets/culane.py); ``night`` is ``list/night.txt``.
 For ``camvid:DIR`` the split list is ``DIR/<split>.txt``; for ``apollo:DIR`` frames are under
 ``DIR/<split>/images`` and ``DIR/<split>/labels`` (``val`` is the 20% split off ``train/``).
 Without ``--weights`` the shipped default weights are used.
@@ -22,6 +26,8 @@ from typing import Any
 
 from perception.cli import OneLineArgumentParser
 from perception.errors import ConfigError, UserInputError
+
+LANE_SOURCES = ("auto", "rows", "mask", "classical")  # = perception.evaluation.LANE_SOURCES (imported lazily there)
 
 DEFAULT_SCORE_THRESHOLD = 0.3  # perception.run's threshold for weights without a record
 KINDS = ("camvid", "apollo", "kitti", "yolo", "tusimple", "tusimple_lanenet", "bdd100k", "coco", "cityscapes", "culane",
@@ -41,6 +47,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=None,
                    help="score threshold for precision/recall (default: the shipped weights' threshold, else "
                         f"{DEFAULT_SCORE_THRESHOLD})")
+    p.add_argument("--lanes", choices=LANE_SOURCES, default="auto",
+                   help="lane source to score: auto (row-anchor head when present, else lane-mask head), rows, mask, "
+                        "classical")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -83,8 +92,10 @@ def format_table(results: dict[str, Any]) -> str:
                          f"{pct(pc['precision']):>11}{pct(pc['recall']):>8}")
     if "lanes" in results:
         la = results["lanes"]
-        lines.append(f"lanes ({la['images']} images): TuSimple accuracy {la['tusimple_accuracy']:.4f}  "
-                     f"FP {la['tusimple_fp']:.4f}  FN {la['tusimple_fn']:.4f}  CULane F1 {la['culane_f1']:.4f}")
+        lines.append(f"lanes ({la['images']} images, source {la.get('source', '?')}): TuSimple accuracy "
+                     f"{la['tusimple_accuracy']:.4f}  FP {la['tusimple_fp']:.4f}  FN {la['tusimple_fn']:.4f}")
+        lines.append(f"  CULane precision {la['culane_precision']:.4f}  recall {la['culane_recall']:.4f}  "
+                     f"F1 {la['culane_f1']:.4f}  ({la['pred_lanes']} predicted, {la['gt_lanes']} labelled lanes)")
     return "\n".join(lines) if lines else "no labelled samples for any task"
 
 
@@ -122,10 +133,12 @@ def main(args: argparse.Namespace) -> int:
             reader = open_dataset(kind, path, args.split)
         except (ValueError, FileNotFoundError, OSError) as e:
             raise UserInputError(f"cannot open {args.data} split {args.split!r}: {e}") from None
+        if args.lanes == "rows" and not loaded.model.config.lane_rows:
+            raise UserInputError(f"--lanes rows: the weights {loaded.path} have no row-anchor lane head")
         runner = TorchRunner(loaded.model, device=args.device)
         tasks = ("det", "seg", "lane")
         results = evaluate_reader(runner, loaded.model.config, reader, tasks=tasks, progress=not args.no_progress,
-                                  limit=args.limit, score_threshold=threshold)
+                                  limit=args.limit, score_threshold=threshold, lane_source=args.lanes)
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

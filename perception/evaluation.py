@@ -19,12 +19,17 @@ from perception.metrics.detection import DetectionEvaluator, operating_point
 from perception.metrics.lanes import LaneEvaluator
 from perception.metrics.segmentation import ConfusionMatrix
 from perception.model.config import ModelConfig
+from perception.lanes.single import detect_image_lanes
+from perception.model.network import LANE_ROW_OUTPUT
+from perception.postprocess import decode_network_lanes
 from perception.postprocess.detection import DetectionDecodeConfig, decode_detections
-from perception.postprocess.lanes import decode_lanes
 from perception.postprocess.plausibility import REASONS, PlausibilityFilter
 from perception.preprocess import Preprocessor
 
 MAP_DECODE = DetectionDecodeConfig(conf_threshold=0.05, max_detections=100)
+# Lane sources ``evaluate_reader`` can score: the network's row-anchor head, its lane-mask head, the classical
+# finder on the still (perception.lanes.single.detect_image_lanes); "auto" = rows when the network has them, else mask.
+LANE_SOURCES = ("auto", "rows", "mask", "classical")
 
 
 def seg_labels_full(seg_logits: np.ndarray, params: Any) -> np.ndarray:
@@ -53,8 +58,8 @@ def camera_for_sample(sample: Any) -> CameraModel | None:
 
 
 def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tuple[str, ...] = ("det", "seg", "lane"),
-                    progress: bool = False, limit: int | None = None, score_threshold: float = 0.3
-                    ) -> dict[str, Any]:
+                    progress: bool = False, limit: int | None = None, score_threshold: float = 0.3,
+                    lane_source: str = "auto") -> dict[str, Any]:
     """Metrics of ``runner`` on every sample of ``reader`` that carries labels for a task in ``tasks``.
 
     Returns {"segmentation": {...}}, {"coarse_segmentation": {...}} (IDD-Lite's level-1 classes),
@@ -62,9 +67,14 @@ def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tup
     samples. ``detection`` scores the raw decoded boxes; ``detection_filtered`` the boxes that pass the
     plausibility filter (``perception.postprocess.plausibility``) as ``perception.run`` applies it, with the
     geometric checks where the dataset documents a mounting (KITTI). Both carry ``at_threshold``: precision,
-    recall and large unmatched boxes at ``score_threshold``.
+    recall and large unmatched boxes at ``score_threshold``. ``lane_source`` (``LANE_SOURCES``) picks what the lane
+    metrics score; ``results["lanes"]["source"]`` says which one ran.
     """
     from tqdm import tqdm
+
+    if lane_source not in LANE_SOURCES:
+        raise ValueError(f"unknown lane source {lane_source!r}; expected one of {LANE_SOURCES}")
+    source_used = lane_source
 
     pre = Preprocessor(config.input_size_wh)
     cm = ConfusionMatrix(len(config.seg_classes))
@@ -110,14 +120,18 @@ def evaluate_reader(runner: Any, config: ModelConfig, reader: Any, *, tasks: tup
                              src_boxes[keep], scores[keep], labels[keep])
             n_det += 1
         if want_lane:
-            pred = decode_lanes(out["lane_logits"][0][0], 4, params.valid_region_net(),
-                                lambda p: pre.src_from_net(p, params), sample.width)
+            if lane_source == "classical":
+                pred = detect_image_lanes(sample.image_bgr)
+            else:
+                one = {k: v[0] for k, v in out.items()}
+                pred = decode_network_lanes(one, config, params, lambda p: pre.src_from_net(p, params), lane_source)
+                source_used = lane_source if lane_source != "auto" else ("rows" if LANE_ROW_OUTPUT in one else "mask")
             lanes.add([lane.points_xy for lane in pred], list(sample.lanes), sample.width,
                       sample.meta.get("h_samples"))  # None: labelled points only (perception.metrics.lanes)
             n_lane += 1
     results: dict[str, Any] = {}
     if n_lane:
-        results["lanes"] = lanes.summary()
+        results["lanes"] = {"source": source_used, **lanes.summary()}
     if n_seg:
         seg = cm.summary(config.seg_classes)
         seg["images"] = n_seg
