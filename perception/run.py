@@ -60,7 +60,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="lite or base: the published weights of this model size instead of the default (lite)")
     p.add_argument("--camera", metavar="FILE", default=None,
                    help="camera file (OpenCV YAML, ROS camera_info YAML): undistortion and distances")
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch")
+    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "tensorrt"), default="auto",
+                   help="auto (default): onnxruntime when it is installed (a checkpoint is exported once into the "
+                        "user cache), else torch; an exported --weights file picks its own backend")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
     # Every number is checked by its type (finite, in range) while parsing: before any output exists.
@@ -195,7 +197,32 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     return build_multitask_lite(seed=0), "untrained", UNTRAINED_WARNING
 
 
-def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
+def _onnx_graph(model: Any, weights_info: Any) -> Any:
+    """The checkpoint's ONNX graph from the user cache (exported on first use; perception/backends/onnx_cache.py).
+
+    Where the cache cannot be written (a read-only home), the graph goes to a temporary folder removed at exit.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from perception.backends.metadata import UNTRAINED_SHA256
+    from perception.backends.onnx_cache import cached_onnx
+
+    sha = weights_info["sha256"] if isinstance(weights_info, dict) else UNTRAINED_SHA256
+    name = weights_info.get("name", Path(str(weights_info.get("path", "weights"))).name) \
+        if isinstance(weights_info, dict) else UNTRAINED_SHA256
+    try:
+        return cached_onnx(model, sha, name)
+    except OSError as e:
+        folder = Path(tempfile.mkdtemp(prefix="perception-onnx-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        print(f"warning: ONNX cache not writable ({e.strerror or e}): exporting into {folder} for this run",
+              file=sys.stderr)
+        return cached_onnx(model, sha, name, folder=folder)
+
+
+def _make_runner(args: argparse.Namespace, model: Any, weights_info: Any) -> Any:
     from perception.backends.metadata import DeployArtifact
     from perception.backends.runner import make_runner
 
@@ -205,9 +232,9 @@ def _make_runner(args: argparse.Namespace, model: Any, out_dir: Path) -> Any:
     if args.backend == "torch":
         return make_runner("torch", model=model, device=args.device)
     if args.backend == "onnxruntime":
-        from perception.backends.onnx_export import export_onnx
-
-        return make_runner("onnxruntime", model_path=export_onnx(model, out_dir / "model.onnx"), device=args.device)
+        graph = _onnx_graph(model, weights_info)
+        args.onnx_graph = {"path": str(graph.path), "sha256": graph.sha256, "how": graph.how}
+        return make_runner("onnxruntime", model_path=graph.path, device=args.device, expected_sha256=graph.sha256)
     raise UserInputError("--backend tensorrt runs a TensorRT engine: build one with python -m deploy.export "
                          "--format engine --fp16 (see docs/jetson.md), then pass --weights model.engine")
 
@@ -426,9 +453,11 @@ def main(args: argparse.Namespace) -> int:
     code = 2
     try:
         with _start_up_signals():
-            from perception.backends.runner import check_device  # imported here: Ctrl-C may come while they load
+            from perception.backends.choice import choose_backend  # imported here: Ctrl-C may come while they load
+            from perception.backends.runner import check_device
             from perception.sources import open_source
 
+            args.backend, args.backend_reason = choose_backend(args.backend, args.device, args.weights)
             check_device(args.backend, args.device)
             source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
             size_wh = (source.info.width_px, source.info.height_px)
@@ -477,7 +506,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     model, weights_info, warning = _load_model(args)
     policy = _load_policy(args)
     lanes = _make_lane_stage(args, camera, source, first_track_id=resume.next_lane_id if resume is not None else 0)
-    runner = _make_runner(args, model, out_dir)
+    runner = _make_runner(args, model, weights_info)
     _remove_stale(out_dir, stale)
     size_wh = (source.info.width_px, source.info.height_px)
     camera_note = _camera_size_note(args.camera, camera_file_wh, size_wh) if camera_file_wh else None
@@ -497,7 +526,9 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
                          decode_lane_head=args.lanes != "classical")
     from perception.geometry import calibration_summary
 
-    extra = {"backend": {"name": runner.name, "device": runner.device, "precision": runner.precision},
+    extra = {"backend": {"name": runner.name, "device": runner.device, "precision": runner.precision,
+                         "reason": getattr(args, "backend_reason", f"--backend {args.backend}"),
+                         **({"onnx_graph": args.onnx_graph} if getattr(args, "onnx_graph", None) else {})},
              "model": {"input_size_wh": list(cfg.input_size_wh), "det_classes": list(cfg.det_classes),
                        "seg_classes": list(cfg.seg_classes)},
              "calibration": calibration_summary(camera, args.camera)}

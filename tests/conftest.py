@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED_DATA", REPO.parent / "shared" / "data"))
 CLIP = SHARED_DATA / "udacity_lanelines_p1" / "solidWhiteRight.mp4"
 KITTI_IMAGES = SHARED_DATA / "kitti_object_6frames" / "training" / "image_2"
+# Runs export their ONNX graph into a cache (perception/backends/onnx_cache.py): the tests get their own, shared by
+# every run of one session (the CLI subprocesses inherit it), never the user's.
+os.environ.setdefault("PERCEPTION_CACHE_DIR", tempfile.mkdtemp(prefix="perception-test-cache-"))
 
 
 def need(path: Path) -> Path:

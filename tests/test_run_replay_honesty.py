@@ -59,8 +59,8 @@ def test_bad_planner_policy_with_onnxruntime_leaves_no_model_onnx(tmp_path, caps
 
 
 def test_export_cut_short_leaves_no_half_made_model_onnx(tmp_path, capsys, monkeypatch):
-    """Ctrl-C while DIR/model.onnx is being written: exit 130 and no half-written model.onnx, in a new folder (gone
-    again) or in an existing one (left as it was)."""
+    """Ctrl-C while the ONNX graph is being exported: exit 130, no half-written graph, a new folder gone again and
+    an existing one left as it was."""
     import perception.backends.onnx_export as onnx_export
 
     def cut_short_export(model, path, **kwargs):
@@ -79,6 +79,10 @@ def test_export_cut_short_leaves_no_half_made_model_onnx(tmp_path, capsys, monke
     (existing / "notes.txt").write_text("kept")
     assert run_in_process(*common, "--output", str(existing)) == 130
     assert _user_files(existing) == {"notes.txt": b"kept"}
+    # the graph is exported into the user cache: a cut-short export leaves no half-written file there either
+    from perception.backends.onnx_cache import cache_dir
+
+    assert not [p.name for p in (cache_dir() / "onnx").glob(".*")]
 
 
 class _FailingRunner:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from perception.backends.metadata import to_onnx_props
-from perception.backends.onnx_export import DEFAULT_OPSET, export_onnx
+from perception.backends import onnx_export
+from perception.backends.onnx_export import DEFAULT_OPSET
 from perception.config import config_to_dict
 
 WEIGHTS_SHA_KEY = "weights_sha256"  # metadata_props key the export writes (perception.backends.metadata)
@@ -98,8 +99,8 @@ def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: in
     if problem is None:
         return CachedGraph(onnx_path, onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip(),
                            "cache hit")
-    _write_atomic(onnx_path, lambda tmp: export_onnx(model, tmp, opset=opset, weights_sha256=weights_sha256,
-                                                     weights_name=weights_name))
+    _write_atomic(onnx_path, lambda tmp: onnx_export.export_onnx(  # looked up at call time (tests patch it)
+        model, tmp, opset=opset, weights_sha256=weights_sha256, weights_name=weights_name))
     digest = _sha256(onnx_path)
     _write_atomic(onnx_path.with_name(onnx_path.name + ".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
     return CachedGraph(onnx_path, digest, "exported" if problem == "missing" else f"rebuilt ({problem})")
