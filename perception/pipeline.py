@@ -209,6 +209,8 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                              input_identity=input_identity)
 
     fps_smoothed = 0.0
+    frame_stages = ["decode", "preprocess", "inference", "postprocess"] + (["lanes"] if lanes is not None else []) \
+        + (["enrich"] if enrich is not None else []) + (["draw"] if video is not None else [])
     try:
         write_json_atomic(outputs.summary, summary_now("running"))  # the input's identity, before any frame
         frames = source.iter_frames(first_frame)
@@ -263,6 +265,8 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                                             warning=weights_warning)
             with timer.stage("write"):
                 record = result.to_json()
+                # this frame's stage times (its own write is not done yet): the report's latency over time
+                record["latency_ms"] = {name: round(timer.samples_ms[name][-1], 2) for name in frame_stages}
                 if item.warning:  # decoded, but the decoder reported damage in or before it
                     record["status"] = "damaged"
                     record["warning"] = item.warning

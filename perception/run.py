@@ -6,7 +6,7 @@
 
 PATH (``--video`` is the older name of ``--source``): a video, one image, an image folder (``--recursive``
 for its sub-folders), a quoted glob of images, an MCAP file, a ROS 1 ``.bag`` or a ROS 2 bag folder.
-Writes ``annotated.mp4``, ``frames.jsonl`` and ``summary.json`` into DIR (default ``runs/<input stem>``),
+Writes ``annotated.mp4``, ``frames.jsonl``, ``summary.json`` and ``report.html`` into DIR (default ``runs/<input stem>``),
 and with ``--mcap-out`` an MCAP file for Foxglove Studio; ``DIR/.lock`` keeps a second run out of DIR while this
 one runs. ``--resume`` continues an interrupted run in DIR (same input, checked). Exit codes: 0 success (damaged
 input included, with a warning), 2 bad input or DIR in use (one line on stderr), 130 interrupted (outputs still
@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 from perception.cli import OneLineArgumentParser, float_in_range, positive_int
 from perception.errors import ConfigError, UserInputError, clean_message
+from perception.report import write_report
 from perception.sinks.lock import OutputLock, OutputLocked
 from perception.sinks.resume import drop_cut_tail, identity_mismatch, input_identity, next_part_path, read_resume_state
 from perception.sinks.video import join_leftover_segments, remove_leftover_segments
@@ -68,6 +69,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     # Every number is checked by its type (finite, in range) while parsing: before any output exists.
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N input frames")
     p.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip report.html (plots over time, thumbnails, settings; python -m perception.report DIR "
+                        "builds it later)")
     p.add_argument("--conf", type=float_in_range(0.0, 1.0), default=None,
                    help="detection score threshold (default: the shipped weights' validated threshold, else 0.3)")
     p.add_argument("--fps", type=float_in_range(0.0, 1000.0, low_open=True), default=10.0,
@@ -564,6 +568,11 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
         print(f"warning: lanes skipped on {skipped} of {report.frames_processed} frames: their image size differs "
               f"from the first frame's {size_wh[0]}x{size_wh[1]}, which the lane camera is set up for "
               f"(summary.json lanes.frames_skipped_other_size)", file=sys.stderr)
+    if not args.no_report:
+        try:  # the run's other outputs are complete: a report that cannot be built is only a warning
+            write_report(out_dir)
+        except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001
+            print(f"warning: report.html not written: {clean_message(str(e) or type(e).__name__)}", file=sys.stderr)
     if report.interrupted:
         return 130
     return 0
