@@ -64,6 +64,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "tensorrt"), default="auto",
                    help="auto (default): onnxruntime when it is installed (a checkpoint is exported once into the "
                         "user cache), else torch; an exported --weights file picks its own backend")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="CPU threads for inference (torch, onnxruntime) and OpenCV (default: theirs; "
+                        "perception.replay gives each worker cores // workers)")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
     # Every number is checked by its type (finite, in range) while parsing: before any output exists.
@@ -230,15 +233,22 @@ def _make_runner(args: argparse.Namespace, model: Any, weights_info: Any) -> Any
     from perception.backends.metadata import DeployArtifact
     from perception.backends.runner import make_runner
 
+    if args.threads:
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine: the bytes loaded are checked
         return make_runner(args.backend, model_path=model.path, device=args.device, expected_sha256=model.sha256,
-                           trust_engine=args.trust_engine)
+                           trust_engine=args.trust_engine, threads=args.threads)
     if args.backend == "torch":
         return make_runner("torch", model=model, device=args.device)
     if args.backend == "onnxruntime":
         graph = _onnx_graph(model, weights_info)
         args.onnx_graph = {"path": str(graph.path), "sha256": graph.sha256, "how": graph.how}
-        return make_runner("onnxruntime", model_path=graph.path, device=args.device, expected_sha256=graph.sha256)
+        return make_runner("onnxruntime", model_path=graph.path, device=args.device, expected_sha256=graph.sha256,
+                           threads=args.threads)
     raise UserInputError("--backend tensorrt runs a TensorRT engine: build one with python -m deploy.export "
                          "--format engine --fp16 (see docs/jetson.md), then pass --weights model.engine")
 
