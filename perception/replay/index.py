@@ -51,7 +51,7 @@ document.querySelectorAll("#fleet th").forEach(function (th, col) {
 """)
 
 COLUMNS = ("input", "state", "frames", "failed frames", "FPS", "detections", "classes", "ego lane %",
-           "plan actions", "wall s", "report")
+           "plan actions", "wall s", "report", "error")
 
 
 def _cell(value: Any, *, num: bool = False, sort_value: Any = None) -> str:
@@ -69,14 +69,13 @@ def _row(entry: dict[str, Any]) -> str:
     report = entry.get("report")
     link = f'<td><a href="{html.escape(report)}">report</a></td>' if report else '<td class="note">-</td>'
     state = entry.get("state", "?")
-    title = f' title="{html.escape(entry["error"])}"' if entry.get("error") else ""
-    return (f'<tr class="{html.escape(state)}"{title}>' + _cell(entry.get("input")) + _cell(state)
+    return (f'<tr class="{html.escape(state)}">' + _cell(entry.get("input")) + _cell(state)
             + _cell(entry.get("frames_processed"), num=True) + _cell(entry.get("frames_failed"), num=True)
-            + _cell(entry.get("fps"), num=True) + _cell(sum(classes.values()), num=True)
+            + _cell(entry.get("fps"), num=True) + _cell(sum(classes.values()) if classes else None, num=True)
             + _cell(", ".join(f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1])))
             + _cell(None if lane is None else round(100 * lane), num=True)
             + _cell(", ".join(f"{k} {v}" for k, v in sorted(actions.items(), key=lambda kv: -kv[1])))
-            + _cell(entry.get("wall_time_s"), num=True) + link + "</tr>")
+            + _cell(entry.get("wall_time_s"), num=True) + link + _cell(entry.get("error")) + "</tr>")
 
 
 def index_html(fleet: dict[str, Any]) -> str:
