@@ -449,12 +449,35 @@ def _signals_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def main(args: argparse.Namespace) -> int:
+class ModelCache:
+    """Loaded weights and their runner, kept between runs in one process (a ``perception.replay`` worker): a run
+    whose model flags (weights, model size, backend, device, threads) equal the previous run's reuses them instead
+    of loading again. One entry of each kind: a run with other model flags replaces it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[tuple, Any]] = {}  # kind -> (key, value)
+        self.hits = 0
+
+    def get(self, kind: str, key: tuple, load: Any) -> Any:
+        if kind in self.entries and self.entries[kind][0] == key:
+            self.hits += 1
+            return self.entries[kind][1]
+        value = load()
+        self.entries[kind] = (key, value)
+        return value
+
+
+def _cached(models: ModelCache | None, kind: str, key: tuple, load: Any) -> Any:
+    return load() if models is None else models.get(kind, key, load)
+
+
+def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
     """Run the job; the output folder is locked (``DIR/.lock``) from before anything is written until the end.
 
     Returns the exit code: 0, 2 (a user mistake: one line on stderr, nothing created) or 130 (interrupted; before
     the first frame nothing is created, after it the outputs are valid up to the last frame). A run that fails
     before its first frame is written removes what it made (``_FailedStartUndo``) and the folders it created.
+    ``models``: keep the loaded model and runner there for the next run in this process (``perception.replay``).
     """
     # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
     # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
@@ -482,7 +505,7 @@ def main(args: argparse.Namespace) -> int:
             if lock.took_over:
                 print(f"warning: took over the lock of {out_dir} left by {lock.took_over} (that run is gone)",
                       file=sys.stderr)
-            code = _run(args, source, camera, out_dir, undo=undo, started_at=started_at,
+            code = _run(args, source, camera, out_dir, undo=undo, started_at=started_at, models=models,
                         camera_file_wh=camera_file_wh)
             finished = True
     except UserInputError as e:
@@ -504,7 +527,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, undo: _FailedStartUndo,
-         started_at: float, camera_file_wh: tuple[int, int] | None = None) -> int:
+         started_at: float, camera_file_wh: tuple[int, int] | None = None, models: ModelCache | None = None) -> int:
     """Everything after the output folder is locked: load, set up, run the pipeline, report. Returns the exit code.
 
     Whatever can fail is checked before anything is written into ``out_dir`` (the exported ``model.onnx`` last);
@@ -517,10 +540,13 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     identity = input_identity(args.video, exclude=out_dir)  # recorded before the first frame, checked by --resume
     resume, video_name, mcap_out, stale = _resume_setup(args, out_dir, identity)
     undo.watch(mcap_out)
-    model, weights_info, warning = _load_model(args)
+    model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine)
+    model, weights_info, warning = _cached(models, "model", model_key, lambda: _load_model(args))
     policy = _load_policy(args)
     lanes = _make_lane_stage(args, camera, source, first_track_id=resume.next_lane_id if resume is not None else 0)
-    runner = _make_runner(args, model, weights_info)
+    runner, args.onnx_graph = _cached(
+        models, "runner", (*model_key, args.backend, args.device, args.threads),
+        lambda: (_make_runner(args, model, weights_info), getattr(args, "onnx_graph", None)))
     _remove_stale(out_dir, stale)
     size_wh = (source.info.width_px, source.info.height_px)
     camera_note = _camera_size_note(args.camera, camera_file_wh, size_wh) if camera_file_wh else None

@@ -87,3 +87,19 @@ def test_bad_run_flag_is_one_line_exit_2(tmp_path):
                    "--no-such-flag")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_loads_the_model_once(tmp_path):
+    """Two inputs in one worker process: the second run reuses the first one's model and runner."""
+    from perception.run import ModelCache
+    from perception.replay.fleet import run_one
+
+    models = ModelCache()
+    flags = ["--max-frames", "3", "--no-video", "--no-report", "--lanes", "off", "--planner", "off"]
+    first = run_one(str(need(CLIP)), str(tmp_path / "a"), flags, 1, models=models)
+    second = run_one(str(CLIP), str(tmp_path / "b"), flags, 1, models=models)
+    assert (first["state"], second["state"]) == ("finished", "finished"), (first, second)
+    assert (first["model_reused"], second["model_reused"]) == (False, True)
+    assert second["frames_processed"] == 3
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in "ab")
+    assert a["weights"] == b["weights"] and a["backend"] == b["backend"]

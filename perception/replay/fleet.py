@@ -123,10 +123,20 @@ def finished_before(out_dir: Path) -> bool:
         return False
 
 
-def run_one(input_path: str, out_dir: str, run_flags: list[str], threads: int) -> dict[str, Any]:
+# The model and runner a worker process loaded for its previous input: Ray reuses its worker processes for the
+# tasks of one fleet, so each worker loads the model once (perception.run.ModelCache; one model per process).
+WORKER_MODELS = run_job.ModelCache()
+
+
+def run_one(input_path: str, out_dir: str, run_flags: list[str], threads: int,
+            models: run_job.ModelCache | None = None) -> dict[str, Any]:
     """A Ray task (also callable in-process): ``perception.run.main`` on one input. Never raises.
 
-    Returns {"state": finished|interrupted|failed, "exit_code", "error" (one line) or None, **run_stats}."""
+    ``models``: where loaded models are kept between inputs (default: this process's ``WORKER_MODELS``).
+    Returns {"state": finished|interrupted|failed, "exit_code", "error" (one line) or None, "model_reused",
+    **run_stats}."""
+    models = WORKER_MODELS if models is None else models
+    hits = models.hits
     argv = ["--source", input_path, "--output", out_dir, "--no-progress", "--threads", str(threads), *run_flags]
     if run_flags.count("--resume") and not (Path(out_dir) / "frames.jsonl").is_file():
         argv.remove("--resume")  # nothing to resume: a fresh run
@@ -134,7 +144,7 @@ def run_one(input_path: str, out_dir: str, run_flags: list[str], threads: int) -
     t0 = time.perf_counter()
     try:
         with contextlib.redirect_stderr(stderr):
-            code = run_job.main(run_job.get_args_parser().parse_args(argv))
+            code = run_job.main(run_job.get_args_parser().parse_args(argv), models=models)
     except KeyboardInterrupt:  # cancelled before the run's own handlers took over
         code = 130
     except SystemExit as e:  # a flag perception.run refuses (checked by the driver, so rare)
@@ -147,7 +157,7 @@ def run_one(input_path: str, out_dir: str, run_flags: list[str], threads: int) -
     state = {0: "finished", 130: "interrupted"}.get(code, "failed")
     error = (errors[-1] if errors else (lines[-1] if lines else f"exit code {code}")) if state == "failed" else None
     return {"state": state, "exit_code": code, "error": error, "task_s": round(time.perf_counter() - t0, 3),
-            **run_stats(Path(out_dir))}
+            "model_reused": models.hits > hits, **run_stats(Path(out_dir))}
 
 
 class FrameCounter:
