@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
 
 import pytest
 
-from conftest import CLIP, need, run_cli
+from conftest import CLIP, KITTI_IMAGES, REPO, need, run_cli
 
 SECTIONS = ("latency", "detections", "lanes", "plan", "thumbnails", "settings")
 
@@ -80,3 +81,17 @@ def test_standalone_bad_folder_is_one_line_exit_2(tmp_path):
         proc = run_cli("perception.report", str(target))
         assert proc.returncode == 2
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_without_a_video_the_thumbnails_come_from_the_input(tmp_path):
+    """An image folder run with --no-video (its input given relative to the repo), its report rebuilt from
+    another working directory: thumbnails from the input."""
+    out = tmp_path / "kitti"
+    proc = run_cli("perception.run", "--source", os.path.relpath(need(KITTI_IMAGES), REPO), "--output", str(out),
+                   "--no-video", "--no-progress", "--planner", "off", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("perception.report", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    thumbs = _sections((out / "report.html").read_text())["thumbnails"]
+    assert len(re.findall(r'<img src="data:image/jpeg;base64,', thumbs)) == 6  # 6 frames: every one shown
+    assert "from the input" in thumbs

@@ -109,12 +109,14 @@ def _vetoed(rec: dict[str, Any]) -> bool:
 
 
 def _pick_thumbnails(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Frames with the most vetoes, then detections; at least MIN_THUMB_GAP frames apart; in frame order."""
-    ranked = sorted(_ok(records), key=lambda r: (_vetoed(r), len(r.get("detections") or []), -r["frame"]),
-                    reverse=True)
+    """Frames with the most vetoes, then detections; apart by MIN_THUMB_GAP frames (less in a short run); in
+    frame order."""
+    ok = _ok(records)
+    gap = min(MIN_THUMB_GAP, max(1, len(ok) // (2 * THUMBNAILS)))
+    ranked = sorted(ok, key=lambda r: (_vetoed(r), len(r.get("detections") or []), -r["frame"]), reverse=True)
     chosen: list[dict[str, Any]] = []
     for r in ranked:
-        if all(abs(r["frame"] - c["frame"]) >= MIN_THUMB_GAP for c in chosen):
+        if all(abs(r["frame"] - c["frame"]) >= gap for c in chosen):
             chosen.append(r)
             if len(chosen) == THUMBNAILS:
                 break
@@ -150,7 +152,8 @@ def _source_frames(summary: dict[str, Any], wanted: set[int]) -> dict[int, np.nd
     from perception.sources import FailedFrame, open_source
 
     info = summary.get("input") or {}
-    source = open_source(info["path"], fps=float(info.get("fps") or 10.0), topic=info.get("topic"))
+    path = (info.get("identity") or {}).get("path") or info["path"]  # absolute where recorded
+    source = open_source(path, fps=float(info.get("fps") or 10.0), topic=info.get("topic"))
     out: dict[int, np.ndarray] = {}
     try:
         for item in source.iter_frames(0):
