@@ -479,9 +479,8 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
     before its first frame is written removes what it made (``_FailedStartUndo``) and the folders it created.
     ``models``: keep the loaded model and runner there for the next run in this process (``perception.replay``).
     """
-    # FFmpeg prints its own decoder complaints on stderr; we report damaged frames ourselves.
-    # Set FFMPEG log level only here, in the CLI, and only when the user has not chosen one.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    # FFmpeg's decoder errors stay at OpenCV's default level: the video source catches them on fd 2, keeps them off
+    # the user's terminal and flags those frames "damaged" (silencing FFmpeg here once hid every such frame).
     started_at = time.perf_counter()
     created: list[Path] = []
     lock = None

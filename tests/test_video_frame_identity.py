@@ -118,3 +118,17 @@ def test_decoder_errors_flag_the_frames_up_to_the_next_key_frame(tmp_path, clean
     assert mad[41] > 0.3, "the flagged frame is visibly damaged"
     assert all(mad[i] < 0.3 for i in range(N_FRAMES) if i not in flagged), "unflagged frames are clean"
     assert any("frame 41" in note for note in source.damage)
+
+
+def test_cli_flags_the_frames_the_decoder_complains_about(tmp_path):
+    """Was: perception.run silenced FFmpeg's log (OPENCV_FFMPEG_LOGLEVEL=-8), so the source never saw the decoder's
+    errors and every damaged frame was written ``ok``."""
+    damaged = damaged_copy(tmp_path, seek_kib=500, count_kib=4)
+    out = tmp_path / "out"
+    proc = run_cli("perception.run", "--source", str(damaged), "--output", str(out), "--max-frames", "70",
+                   "--no-video", "--no-progress", "--lanes", "off", "--planner", "off", "--no-report", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    damaged_frames = [r["frame"] for r in records if r.get("status") == "damaged"]
+    assert 41 in damaged_frames, damaged_frames
+    assert "Traceback" not in proc.stderr and "[h264" not in proc.stderr  # FFmpeg's own lines stay off stderr
