@@ -204,9 +204,14 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
         report.startup_s = (t_first if t_first is not None else now) - t_job
         report.processing_s = now - t_first if t_first is not None else 0.0
 
+    errors: list[str] = []  # write failures (a full disk) recorded in summary.json as "error"
+
     def summary_now(now: str) -> dict[str, Any]:
-        return build_summary(report, source, outputs, weights_info, extra_summary or {}, state=now,
-                             input_identity=input_identity)
+        summary = build_summary(report, source, outputs, weights_info, extra_summary or {}, state=now,
+                                input_identity=input_identity)
+        if errors:
+            summary["error"] = "; ".join(errors)
+        return summary
 
     fps_smoothed = 0.0
     frame_stages = ["decode", "preprocess", "inference", "postprocess"] + (["lanes"] if lanes is not None else []) \
@@ -273,6 +278,11 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                 if item.log_time_ns is not None:
                     record["log_time_ns"] = int(item.log_time_ns)
                 jsonl.write(record)
+                # Counted once its record is in frames.jsonl (the run's ledger, which --resume reads): a frame cut
+                # short by Ctrl-C before that is neither read nor processed; one whose video or MCAP write then
+                # fails (a full disk) is.
+                report.frames_read += 1
+                report.frames_processed += 1
                 if video is not None:
                     video.write(annotated)
                 if mcap is not None:
@@ -280,15 +290,15 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                     if weights_warning:
                         hud_text += f"  [{weights_warning}]"
                     mcap.write(record, item.image_bgr, result, _log_time_ns(item), hud=hud_text)
-            # Counted only once written: a frame cut short by Ctrl-C is neither read nor processed.
-            report.frames_read += 1
-            report.frames_processed += 1
             dt = time.perf_counter() - t_frame
             fps_smoothed = 1.0 / dt if fps_smoothed == 0 else 0.9 * fps_smoothed + 0.1 / max(dt, 1e-6)
             bar.update(1)
         state = "finished"
     except (KeyboardInterrupt, Interrupted):
         report.interrupted = True
+    except OSError as e:  # a full disk, a vanished folder: recorded, then raised for the one-line error
+        errors.append(_os_error_text(e))
+        raise
     finally:
         clock(time.perf_counter())
         if report.interrupted:
@@ -296,19 +306,34 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         bar.close()
-        jsonl.close()
-        for sink in (video, mcap):
-            if sink is not None:
+        for sink in (jsonl, video, mcap):
+            if sink is None:
+                continue
+            try:  # each sink is closed even when another cannot be (no room for its index)
                 sink.close()
-                if resume is not None and sink.frames_written == 0:
+                if sink is not jsonl and resume is not None and sink.frames_written == 0:
                     sink.path.unlink(missing_ok=True)  # a resumed run with nothing left to do adds no empty part
+            except OSError as e:
+                errors.append(_os_error_text(e))
         source.close()
         if lanes is not None and hasattr(lanes, "summary"):
             extra_summary = {**(extra_summary or {}), "lanes": lanes.summary()}
         if enrich is not None and hasattr(enrich, "summary"):
             extra_summary = {**(extra_summary or {}), **enrich.summary()}
-        write_json_atomic(outputs.summary, summary_now(state))
+        try:
+            write_json_atomic(outputs.summary, summary_now(state))
+        except OSError as e:
+            if not errors:  # the run itself went well: not being able to say so is the error
+                raise
+            print(f"warning: summary.json not updated: {_os_error_text(e)}", file=sys.stderr)
+    if errors:
+        raise OSError(errors[0])  # a sink that failed only while closing: the run must not exit 0
     return report
+
+
+def _os_error_text(e: OSError) -> str:
+    """One line for an OSError: 'No space left on device: /path'."""
+    return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
 
 
 def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutputs, weights_info: Any,

@@ -263,3 +263,34 @@ def test_read_resume_state_next_lane_id(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"lanes": {"tracks_started": 7}}))  # before next_track_id
     assert read_resume_state(tmp_path).next_lane_id == 7
     assert read_resume_state(tmp_path).next_track_id == 1  # object ids are counted apart
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 26, item 5: a write that fails mid-run (a full disk) stops cleanly and says so in summary.json.
+
+def test_full_disk_for_the_mcap_output_is_recorded_in_the_summary(tmp_path, capsys, monkeypatch):
+    """Was (found by benchmarks/faults.py): exit 2 with one line, but summary.json stayed without "error"."""
+    import errno
+
+    from perception.sinks.mcap_results import McapResultSink
+
+    real_write = McapResultSink.write
+    calls = {"n": 0}
+
+    def write_until_full(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(McapResultSink, "write", write_until_full)
+    out = tmp_path / "out"
+    code = run_in_process("--source", str(need(CLIP)), "--output", str(out), "--mcap-out", str(tmp_path / "r.mcap"),
+                          "--max-frames", "20", "--lanes", "off", "--planner", "off", *FAST)
+    assert code == 2
+    one_line_error(capsys.readouterr().err, "No space left on device")
+    summary = json.loads((out / "summary.json").read_text())
+    assert "No space left on device" in summary["error"] and summary["state"] == "failed"
+    lines = (out / "frames.jsonl").read_text().splitlines()
+    assert len(lines) >= 5 and all(json.loads(line) for line in lines)
+    assert summary["frames_read"] == len(lines)  # the frame whose MCAP write failed is in frames.jsonl: counted
