@@ -8,8 +8,9 @@ score threshold, each for the raw boxes and for the boxes that pass the plausibi
 ``perception.run`` reports them); "large unmatched" counts boxes over 15 % of the frame that match no label.
 Segmentation: mIoU, per-class IoU, road (drivable) IoU; ignore label 255 is skipped (IDD-Lite: coarse mIoU
 over its 7 level-1 classes). Lanes: TuSimple accuracy / FP / FN and CULane precision / recall / F1, of the lane source
-``--lanes``: ``auto`` (default) = the row-anchor head when the weights have one, else the lane-mask head; ``rows``,
-``mask``, or ``classical`` (the classical finder on each still).
+``--lanes``: ``classical`` (default, ``perception.lanes.DEFAULT_LANE_SOURCE``, as in ``perception.run``: the classical
+finder on each still), ``auto`` = the row-anchor head when the weights have one, else the lane-mask head; ``rows``,
+``mask``.
 For ``culane:DIR`` without ``DIR/list/val.txt`` (the shared 2-clip sample) ``train`` / ``val`` are fixed frame-index
 blocks of ``list/train.txt`` (datasets/culane.py); ``night`` is ``list/night.txt``.
 For ``camvid:DIR`` the split list is ``DIR/<split>.txt``; for ``apollo:DIR`` frames are under
@@ -26,6 +27,7 @@ from typing import Any
 
 from perception.cli import OneLineArgumentParser
 from perception.errors import ConfigError, UserInputError
+from perception.lanes import DEFAULT_LANE_SOURCE
 
 LANE_SOURCES = ("auto", "rows", "mask", "classical")  # = perception.evaluation.LANE_SOURCES (imported lazily there)
 
@@ -47,9 +49,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=None,
                    help="score threshold for precision/recall (default: the shipped weights' threshold, else "
                         f"{DEFAULT_SCORE_THRESHOLD})")
-    p.add_argument("--lanes", choices=LANE_SOURCES, default="auto",
-                   help="lane source to score: auto (row-anchor head when present, else lane-mask head), rows, mask, "
-                        "classical")
+    p.add_argument("--lanes", choices=LANE_SOURCES, default=DEFAULT_LANE_SOURCE,
+                   help=f"lane source to score (default {DEFAULT_LANE_SOURCE}, as perception.run): classical, auto "
+                        "(the network's row-anchor head when present, else its lane-mask head), rows, mask")
     p.add_argument("--no-progress", action="store_true")
     return p
 

@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 from perception.cli import OneLineArgumentParser, float_in_range, positive_int
 from perception.errors import ConfigError, UserInputError, clean_message
+from perception.lanes import DEFAULT_LANE_SOURCE
 from perception.report import write_report
 from perception.sinks.lock import OutputLock, OutputLocked
 from perception.sinks.resume import drop_cut_tail, identity_mismatch, input_identity, next_part_path, read_resume_state
@@ -80,7 +81,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float_in_range(0.0, 1000.0, low_open=True), default=10.0,
                    help="frame rate assumed for image folders, in (0, 1000]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--lanes", choices=("classical", "network", "off"), default="classical",
+    p.add_argument("--lanes", choices=("classical", "network", "off"), default=DEFAULT_LANE_SOURCE,
                    help="lane source for tracking (ego lane, offset, curvature): the classical OpenCV finder "
                         "(default; more accurate than the lightly trained lane head), the network's lane head, "
                         "or off (the network's per-frame lines, untracked, no ego)")

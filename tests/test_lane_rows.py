@@ -232,7 +232,7 @@ def test_evaluate_scores_the_row_head_when_the_weights_have_one(tmp_path, capsys
         code = evaluate.main(args)
         return code, capsys.readouterr().out
 
-    code, out = run("--weights", str(weights))
+    code, out = run("--weights", str(weights), "--lanes", "auto")
     assert code == 0 and "source rows" in out and "CULane precision" in out and "recall" in out and "F1" in out
     code, out = run("--weights", str(weights), "--lanes", "mask")
     assert code == 0 and "source mask" in out
@@ -241,3 +241,8 @@ def test_evaluate_scores_the_row_head_when_the_weights_have_one(tmp_path, capsys
     from perception.evaluation import LANE_SOURCES
 
     assert evaluate.LANE_SOURCES == LANE_SOURCES
+    from perception.lanes import DEFAULT_LANE_SOURCE
+    from perception.run import get_args_parser as run_args
+
+    default = evaluate.get_args_parser().parse_args(["--data", data]).lanes
+    assert default == DEFAULT_LANE_SOURCE == run_args().parse_args(["--source", "x.mp4"]).lanes  # one default

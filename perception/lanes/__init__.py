@@ -32,12 +32,19 @@ from perception.lanes.single import detect_image_lanes
 from perception.lanes.stage import LANE_SOURCES, LaneStage, LaneStageConfig, hud_lines, make_lane_stage
 from perception.lanes.tracker import LaneTracker, TrackerConfig
 
+# The lane source perception.run and perception.evaluate use unless told otherwise (benchmarks/lanes.py reports every
+# source). Chosen on 2026-12-05 (docs/history.md, "Lanes"): on the CULane night frames, unseen by every source, the
+# classical finder scores F1 0.40 and the network's lane heads 0.00; the row-anchor head leads only on the CULane val
+# block it was selected on (0.31 vs 0.26).
+DEFAULT_LANE_SOURCE = "classical"
+
 __all__ = [
     "BevGrid",
     "BevProjector",
     "ClassicalConfig",
     "ClassicalLaneFinder",
     "DEFAULT_HEIGHT_M",
+    "DEFAULT_LANE_SOURCE",
     "EgoConfig",
     "LANE_SOURCES",
     "LaneCamera",
