@@ -200,8 +200,9 @@ def test_resume_keeps_track_ids_unique_and_works_from_another_folder(tmp_path, m
     first_summary = []
     real_make_runner = perception.run._make_runner
 
-    def probing_runner(args, model, out_dir):  # looks at summary.json when the first frame reaches the network
-        runner = real_make_runner(args, model, out_dir)
+    def probing_runner(args, model, weights_info):  # looks at summary.json when the first frame reaches the network
+        runner = real_make_runner(args, model, weights_info)
+        out_dir = tmp_path / "out"
 
         class Probe:
             name, device, precision = runner.name, runner.device, runner.precision

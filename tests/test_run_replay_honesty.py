@@ -69,6 +69,7 @@ def test_export_cut_short_leaves_no_half_made_model_onnx(tmp_path, capsys, monke
         raise KeyboardInterrupt
 
     monkeypatch.setattr(onnx_export, "export_onnx", cut_short_export)
+    monkeypatch.setenv("PERCEPTION_CACHE_DIR", str(tmp_path / "cache"))  # an empty cache: the export must run
     common = ("--source", str(need(CLIP)), "--backend", "onnxruntime", "--lanes", "off", "--planner", "off",
               "--max-frames", "1", *FAST)
     assert run_in_process(*common, "--output", str(tmp_path / "new" / "out")) == 130
@@ -82,7 +83,7 @@ def test_export_cut_short_leaves_no_half_made_model_onnx(tmp_path, capsys, monke
     # the graph is exported into the user cache: a cut-short export leaves no half-written file there either
     from perception.backends.onnx_cache import cache_dir
 
-    assert not [p.name for p in (cache_dir() / "onnx").glob(".*")]
+    assert cache_dir() == tmp_path / "cache" and not [p.name for p in (cache_dir() / "onnx").glob("*")]
 
 
 class _FailingRunner:

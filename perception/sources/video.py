@@ -24,7 +24,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -41,27 +41,36 @@ _FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ 0x[0-9a-fA-F]+\] ")
 
 
 class _DecoderLog:
-    """Catches what is written to fd 2 (FFmpeg's log) while one ``cap.read()`` runs."""
+    """Catches what is written to fd 2 (FFmpeg's log) while one ``cap.read()`` (or opening a capture) runs."""
 
     def __init__(self):
         self._file = tempfile.TemporaryFile()
 
+    def open(self, *args: Any) -> tuple[cv2.VideoCapture, list[str]]:
+        """``cv2.VideoCapture(*args)``; returns (capture, FFmpeg's log lines: e.g. "moov atom not found")."""
+        return self._caught(lambda: cv2.VideoCapture(*args))
+
     def read(self, cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None, list[str]]:
         """``cap.read()``; returns (ok, image, FFmpeg's log lines written meanwhile)."""
+        (ok, image), log = self._caught(cap.read)
+        return ok, image, log
+
+    def _caught(self, call: Callable[[], Any]) -> tuple[Any, list[str]]:
+        """(what ``call()`` returns, FFmpeg's lines it wrote to fd 2); other lines go on to stderr."""
         sys.stderr.flush()
         fd = self._file.fileno()
         saved = os.dup(2)
         try:
             os.dup2(fd, 2)
             try:
-                ok, image = cap.read()
+                value = call()
             finally:
                 os.dup2(saved, 2)
         finally:
             os.close(saved)
         size = os.lseek(fd, 0, os.SEEK_END)
         if size == 0:
-            return ok, image, []
+            return value, []
         os.lseek(fd, 0, os.SEEK_SET)
         text = os.read(fd, size).decode("utf-8", errors="replace")
         os.ftruncate(fd, 0)
@@ -71,7 +80,7 @@ class _DecoderLog:
         other = [line for line in lines if not _FFMPEG_LINE.match(line)]
         if other:  # not ours to swallow
             os.write(2, ("\n".join(other) + "\n").encode())
-        return ok, image, [_FFMPEG_LINE.sub("", line).strip() for line in ffmpeg]
+        return value, [_FFMPEG_LINE.sub("", line).strip() for line in ffmpeg]
 
     def close(self) -> None:
         self._file.close()
@@ -95,8 +104,8 @@ class VideoSource:
             raise UserInputError(f"not a file: {self.path}")
         # One decoder thread: with frame threading, errors are logged while a later frame is being read.
         params = [cv2.CAP_PROP_N_THREADS, 1] if hasattr(cv2, "CAP_PROP_N_THREADS") else []
-        cap = cv2.VideoCapture(str(self.path), cv2.CAP_ANY, params)
         self._log = _DecoderLog()
+        cap, _ = self._log.open(str(self.path), cv2.CAP_ANY, params)  # "moov atom not found" stays off stderr
         ok, first, first_log = self._log.read(cap) if cap.isOpened() else (False, None, [])
         if not ok or first is None:
             cap.release()
@@ -136,7 +145,7 @@ class VideoSource:
         """Whether the frame presented at ``t_s`` is a key frame (one pass over the packets, the first time)."""
         if self._key_times_s is None:
             times = []
-            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_FORMAT, -1])  # packets, no decoding
+            cap, _ = self._log.open(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_FORMAT, -1])  # packets, no decoding
             failures_in_a_row = 0
             while cap.isOpened() and failures_in_a_row < MAX_CONSECUTIVE_FAILURES:
                 ok, _, _ = self._log.read(cap)  # a damaged packet fails here too: go on past it
