@@ -13,6 +13,17 @@ from perception.sources.logs.image_messages import ImageMessage
 from perception.sources.logs.topics import LogTopic
 
 
+MAX_DAMAGE_NOTES = 20  # notes kept per input; one more says that others were left out
+
+
+def add_damage_note(damage: list[str], text: str) -> None:
+    """Append ``text`` to ``damage``, at most ``MAX_DAMAGE_NOTES`` of them, then one "left out" line."""
+    if len(damage) < MAX_DAMAGE_NOTES:
+        damage.append(text)
+    elif len(damage) == MAX_DAMAGE_NOTES:
+        damage.append("... more damage notes left out")
+
+
 @dataclass(frozen=True)
 class LogMessage:
     """One serialized message on the chosen topic; ``log_time_ns``: the log's record time (ns)."""

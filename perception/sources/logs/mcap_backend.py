@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from perception.sources.logs.backend import LogMessage, LostMessages
+from perception.sources.logs.backend import LogMessage, LostMessages, add_damage_note
 from perception.sources.logs.decoders import image_decoder, message_decoder
 from perception.sources.logs.errors import LogFormatError, require
 from perception.sources.logs.image_messages import ImageMessage
 from perception.sources.logs.topics import LogTopic
 
 # Damage notes kept per pass (the rest are counted in the last note).
-MAX_NOTES = 20
 
 
 @dataclass
@@ -183,10 +182,7 @@ class McapBackend:
         return None
 
     def _note(self, text: str) -> None:
-        if len(self.damage) < MAX_NOTES:
-            self.damage.append(text)
-        elif len(self.damage) == MAX_NOTES:
-            self.damage.append("... more damage notes left out")
+        add_damage_note(self.damage, text)
 
     def close(self) -> None:
         for f in self._files:

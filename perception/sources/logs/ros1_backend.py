@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
-from perception.sources.logs.backend import LogMessage, LostMessages
+from perception.sources.logs.backend import LogMessage, LostMessages, add_damage_note
 from perception.sources.logs.decoders import image_decoder, ros_decoder
 from perception.sources.logs.errors import LogFormatError, require
 from perception.sources.logs.image_messages import ImageMessage
@@ -18,7 +18,6 @@ from perception.sources.logs.ros1_scan import (ChunkLost, Connection, Damage, In
                                                Ros1FormatError)
 from perception.sources.logs.topics import LogTopic
 
-MAX_NOTES = 20
 # Smallest possible message record in a bag: lengths (8), op/conn/time header fields (38), no data.
 MIN_MESSAGE_RECORD_BYTES = 46
 
@@ -119,10 +118,7 @@ class Ros1Backend:
         return None
 
     def _note(self, text: str) -> None:
-        if len(self.damage) < MAX_NOTES:
-            self.damage.append(text)
-        elif len(self.damage) == MAX_NOTES:
-            self.damage.append("... more damage notes left out")
+        add_damage_note(self.damage, text)
 
     def close(self) -> None:
         self._file.close()

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Iterator
 
-from perception.sources.logs.backend import LogMessage, LostMessages
+from perception.sources.logs.backend import LogMessage, LostMessages, add_damage_note
 from perception.sources.logs.decoders import image_decoder, ros_decoder
 from perception.sources.logs.errors import LogFormatError, require
 from perception.sources.logs.image_messages import ImageMessage
@@ -24,7 +24,6 @@ from perception.sources.logs.topics import LogTopic
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_HEADER_BYTES = 100
-MAX_NOTES = 20
 CUT_SHORT = "cut short"  # the ``why`` of a bag salvaged because a file of it is cut short
 
 
@@ -161,10 +160,7 @@ class SqliteSalvageBackend:
             self._note(f"{lost} message(s) of {topic.name} lost: their record survives, their data does not")
 
     def _note(self, text: str) -> None:
-        if len(self.damage) < MAX_NOTES:
-            self.damage.append(text)
-        elif len(self.damage) == MAX_NOTES:
-            self.damage.append("... more damage notes left out")
+        add_damage_note(self.damage, text)
 
     def close(self) -> None:
         for _, con, _ in self._files:
