@@ -38,6 +38,11 @@ def clean_message(text: str) -> str:
     return re.sub(r"\s+\)", ")", text).strip()
 
 
+def os_error_text(error: OSError) -> str:
+    """One line for an OSError: its reason and, when it has one, the file ("No space left on device: /out/r.mcap")."""
+    return f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}"
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """First non-empty line of ``str(error)`` (or the exception type), cleaned (``clean_message``) and cut to
     ``limit`` characters.

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from perception import __version__
+from perception.errors import os_error_text
 from perception.lanes import hud_lines as lane_hud_lines
 from perception.postprocess import Postprocessor
 from perception.preprocess import Preprocessor
@@ -297,7 +298,7 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
     except (KeyboardInterrupt, Interrupted):
         report.interrupted = True
     except OSError as e:  # a full disk, a vanished folder: recorded, then raised for the one-line error
-        errors.append(_os_error_text(e))
+        errors.append(os_error_text(e))
         raise
     finally:
         clock(time.perf_counter())
@@ -314,7 +315,7 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
                 if sink is not jsonl and resume is not None and sink.frames_written == 0:
                     sink.path.unlink(missing_ok=True)  # a resumed run with nothing left to do adds no empty part
             except OSError as e:
-                errors.append(_os_error_text(e))
+                errors.append(os_error_text(e))
         source.close()
         if lanes is not None and hasattr(lanes, "summary"):
             extra_summary = {**(extra_summary or {}), "lanes": lanes.summary()}
@@ -325,15 +326,10 @@ def run_pipeline(source: FrameSource, runner: Any, preprocessor: Preprocessor, p
         except OSError as e:
             if not errors:  # the run itself went well: not being able to say so is the error
                 raise
-            print(f"warning: summary.json not updated: {_os_error_text(e)}", file=sys.stderr)
+            print(f"warning: summary.json not updated: {os_error_text(e)}", file=sys.stderr)
     if errors:
         raise OSError(errors[0])  # a sink that failed only while closing: the run must not exit 0
     return report
-
-
-def _os_error_text(e: OSError) -> str:
-    """One line for an OSError: 'No space left on device: /path'."""
-    return f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}"
 
 
 def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutputs, weights_info: Any,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from perception.cli import OneLineArgumentParser, float_in_range, positive_int
-from perception.errors import ConfigError, UserInputError, clean_message
+from perception.errors import ConfigError, UserInputError, clean_message, os_error_text
 from perception.lanes import DEFAULT_LANE_SOURCE
 from perception.report import write_report
 from perception.sinks.lock import OutputLock, OutputLocked
@@ -511,8 +511,7 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
     except UserInputError as e:
         print(f"error: {clean_message(str(e))}", file=sys.stderr)
     except OSError as e:
-        where = f": {e.filename}" if e.filename else ""
-        print(f"error: {clean_message(f'{e.strerror or e}{where}')}", file=sys.stderr)
+        print(f"error: {clean_message(os_error_text(e))}", file=sys.stderr)
     except KeyboardInterrupt:  # the frame loop handles its own signals: this is before the first frame
         code = 130
         print("interrupted before the first frame: nothing was processed", file=sys.stderr)
