@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.model_source import SourceModel
-from perception.pipeline import PipelineOutputs, run_pipeline
+from perception.pipeline import FrameProcessor, PipelineConfig, PipelineOutputs, open_sinks, run_pipeline
 from perception.postprocess import Postprocessor
 from perception.preprocess import Preprocessor
 from perception.sources import open_source
@@ -27,10 +27,13 @@ def e2e_rows(prepared: list[Any], src: SourceModel, video: Path, size_wh: tuple[
                                "status": prep.status}
         if prep.runner is not None:
             pre = Preprocessor(size_wh)
-            report = run_pipeline(open_source(video), prep.runner, pre, Postprocessor(config, pre),
-                                  PipelineOutputs(workdir / f"e2e_{prep.variant.backend}_{prep.variant.precision}",
-                                                  write_video=not args.no_video),
-                                  max_frames=args.max_frames, weights_info=src.weights_name, progress=False)
+            source = open_source(video)
+            outputs = PipelineOutputs(workdir / f"e2e_{prep.variant.backend}_{prep.variant.precision}",
+                                      write_video=not args.no_video)
+            sinks = open_sinks(outputs, source.info.fps, (source.info.width_px, source.info.height_px))
+            report = run_pipeline(source, FrameProcessor(prep.runner, pre, Postprocessor(config, pre)), sinks,
+                                  PipelineConfig(outputs, weights_info=src.weights_name, threads=1,
+                                                 max_frames=args.max_frames, progress=False))
             stages = report.timer.summary()
             row.update({"frames": report.frames_processed,
                         "fps": report.frames_processed / report.wall_time_s if report.wall_time_s else 0.0,

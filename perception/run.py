@@ -66,8 +66,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="auto (default): onnxruntime when it is installed (a checkpoint is exported once into the "
                         "user cache), else torch; an exported --weights file picks its own backend")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="CPU threads for inference (torch, onnxruntime) and OpenCV (default: theirs; "
-                        "perception.replay gives each worker cores // workers)")
+                   help="CPU threads of the job (default: the cores this process may use). With 2 or more, "
+                        "decoding, inference, post-processing, lanes and drawing overlap in threads; the network "
+                        "and OpenCV get N threads. perception.replay gives each worker cores // workers")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
     # Every number is checked by its type (finite, in range) while parsing: before any output exists.
@@ -532,7 +533,8 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     Whatever can fail is checked before anything is written into ``out_dir`` (the exported ``model.onnx`` last);
     ``undo`` learns what the run may write elsewhere and how far the pipeline got. ``started_at``: the job's start
     (``time.perf_counter()``). ``camera_file_wh``: the --camera file's own image size when it was scaled."""
-    from perception.pipeline import PipelineOutputs, RunReport, run_pipeline
+    from perception.pipeline import (FrameProcessor, PipelineConfig, PipelineOutputs, RunReport, machine_threads,
+                                     open_sinks, run_pipeline)
     from perception.postprocess import DetectionDecodeConfig, Postprocessor
     from perception.preprocess import Preprocessor
 
@@ -577,12 +579,15 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
         if camera_note:
             extra["calibration"]["note"] = "; ".join(filter(None, [extra["calibration"].get("note"), camera_note]))
     outputs = PipelineOutputs(out_dir, write_video=not args.no_video, video_name=video_name, mcap=mcap_out)
+    config = PipelineConfig(outputs, weights_info=weights_info, extra_summary=extra, threads=args.threads or machine_threads(),
+                            max_frames=args.max_frames, progress=not args.no_progress, resume=resume,
+                            input_identity=identity, started_at=started_at)
+    processor = FrameProcessor(runner, pre, post, lanes=lanes, enrich=stages,
+                               weights_warning="UNTRAINED WEIGHTS" if warning else None)
+    sinks = open_sinks(outputs, source.info.fps, size_wh,
+                       mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)})
     undo.report = report = RunReport()
-    run_pipeline(source, runner, pre, post, outputs, max_frames=args.max_frames,
-                 weights_info=weights_info, weights_warning="UNTRAINED WEIGHTS" if warning else None,
-                 extra_summary=extra, enrich=stages, progress=not args.no_progress,
-                 resume=resume, mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)},
-                 lanes=lanes, input_identity=identity, started_at=started_at, report=report)
+    run_pipeline(source, processor, sinks, config, report=report)
     status = "interrupted after" if report.interrupted else "processed"
     if resume is not None:
         status = f"resumed at frame {report.first_frame}: {status}"

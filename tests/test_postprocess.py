@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from perception.model import ModelConfig
 from perception.postprocess import Postprocessor, decode_detections, decode_lanes
@@ -75,3 +76,19 @@ def test_lane_mask_becomes_left_and_right_ego_lines():
     left = next(lane for lane in lanes if lane.side == "ego_left")
     assert left.points_xy[0, 1] > left.points_xy[-1, 1]  # bottom to top
     assert left.points_xy[0, 0] < 320 < next(lane for lane in lanes if lane.side == "ego_right").points_xy[0, 0]
+
+
+def test_nms_keeps_the_same_boxes_as_torchvision():
+    """The NumPy NMS (runtime code does not import torchvision) keeps exactly torchvision's boxes, in its order."""
+    torch = pytest.importorskip("torch")
+    ops = pytest.importorskip("torchvision.ops")
+    from perception.postprocess.detection import nms_per_class
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(0, 300))
+        xy, wh = rng.uniform(-20, 600, (n, 2)), rng.uniform(1, 120, (n, 2))
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        scores, classes = rng.random(n).astype(np.float32), rng.integers(0, 5, n)
+        expected = ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.6)
+        assert np.array_equal(nms_per_class(boxes, scores, classes, 0.6), expected.numpy())

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torchvision.ops import batched_nms
 
 
 @dataclass(frozen=True)
@@ -29,19 +27,51 @@ def decode_detections(cls_logits: np.ndarray, ctr_logits: np.ndarray, boxes_xyxy
     Returns:
         boxes (K, 4) float32 network pixels, scores (K,) float32, class ids (K,) int64, best first.
     """
-    cls = torch.from_numpy(np.asarray(cls_logits, dtype=np.float32))
-    ctr = torch.from_numpy(np.asarray(ctr_logits, dtype=np.float32))
-    boxes = torch.from_numpy(np.asarray(boxes_xyxy, dtype=np.float32))
-    scores = torch.sqrt(torch.sigmoid(cls) * torch.sigmoid(ctr)[:, None])  # (A, C)
+    cls = np.asarray(cls_logits, dtype=np.float32)
+    ctr = np.asarray(ctr_logits, dtype=np.float32)
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32)
+    scores = np.sqrt(_sigmoid(cls) * _sigmoid(ctr)[:, None])  # (A, C)
     flat = scores.reshape(-1)
-    keep = torch.nonzero(flat > config.conf_threshold).squeeze(1)
-    if keep.numel() > config.max_candidates:
-        keep = keep[flat[keep].topk(config.max_candidates).indices]
+    keep = np.flatnonzero(flat > config.conf_threshold)
+    if keep.size > config.max_candidates:
+        keep = keep[np.argpartition(-flat[keep], config.max_candidates - 1)[: config.max_candidates]]
     num_classes = cls.shape[1]
     loc, class_ids = keep // num_classes, keep % num_classes
     cand_boxes, cand_scores = boxes[loc], flat[keep]
     wh = cand_boxes[:, 2:] - cand_boxes[:, :2]
-    ok = (wh >= config.min_box_size_px).all(dim=1)
+    ok = (wh >= config.min_box_size_px).all(axis=1)
     cand_boxes, cand_scores, class_ids = cand_boxes[ok], cand_scores[ok], class_ids[ok]
-    kept = batched_nms(cand_boxes, cand_scores, class_ids, config.iou_threshold)[: config.max_detections]
-    return cand_boxes[kept].numpy(), cand_scores[kept].numpy(), class_ids[kept].numpy().astype(np.int64)
+    kept = nms_per_class(cand_boxes, cand_scores, class_ids, config.iou_threshold)[: config.max_detections]
+    return cand_boxes[kept], cand_scores[kept], class_ids[kept].astype(np.int64)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow warnings for large |x|
+
+
+def nms_per_class(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
+                  iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression within each class.
+
+    Args: boxes_xyxy (N, 4), scores (N,), class_ids (N,). A box is dropped when its IoU with a higher-scoring
+    kept box of the same class is above ``iou_threshold``. Returns the kept indices (K,) int64, best first
+    (equal scores keep their input order).
+    """
+    if len(boxes_xyxy) == 0:
+        return np.zeros(0, np.int64)
+    boxes = boxes_xyxy.astype(np.float64)
+    # Boxes of different classes never overlap once each class is moved to its own stretch of the plane.
+    span = float(boxes.max() - boxes.min()) + 1.0
+    boxes = boxes + (class_ids.astype(np.float64) * span)[:, None]
+    x1, y1, x2, y2 = boxes.T
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    order = np.argsort(-scores, kind="stable")
+    kept = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(best)
+        inter = (np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+                 * np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None))
+        iou = inter / np.maximum(area[best] + area[rest] - inter, 1e-12)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(kept, np.int64)

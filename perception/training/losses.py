@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
 from perception.training.targets import IGNORE
 
@@ -28,6 +27,30 @@ COARSE_LABEL_OFFSET = 128
 # Row-anchor location term: smooth-L1 (cells) between the soft-argmax expectation over the G cells and the labelled
 # sub-cell x, on rows where the lane is present (UFLD's expectation; it also sharpens the cell distribution).
 LANE_ROW_LOC_WEIGHT = 0.1
+
+
+def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
+                       gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017) per element, no reduction: ``targets`` in [0, 1], same shape as ``logits``.
+    The cross-entropy of each element is scaled by ``(1 - p_t) ** gamma`` and weighted ``alpha`` for positives,
+    ``1 - alpha`` for negatives."""
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    weight = alpha * targets + (1 - alpha) * (1 - targets)
+    return weight * ce * (1 - p_t) ** gamma
+
+
+def giou_loss(pred_xyxy: torch.Tensor, target_xyxy: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """1 - generalised IoU (Rezatofighi et al. 2019) of matching rows of two (N, 4) xyxy box tensors: (N,)."""
+    px1, py1, px2, py2 = pred_xyxy.unbind(-1)
+    tx1, ty1, tx2, ty2 = target_xyxy.unbind(-1)
+    inter = (torch.min(px2, tx2) - torch.max(px1, tx1)).clamp(min=0) * \
+        (torch.min(py2, ty2) - torch.max(py1, ty1)).clamp(min=0)
+    union = (px2 - px1) * (py2 - py1) + (tx2 - tx1) * (ty2 - ty1) - inter
+    iou = inter / (union + eps)
+    hull = (torch.max(px2, tx2) - torch.min(px1, tx1)) * (torch.max(py2, ty2) - torch.min(py1, ty1))
+    return 1 - (iou - (hull - union) / (hull + eps))
 
 
 def lane_row_loss(logits: torch.Tensor, cls_target: torch.Tensor, cell_target: torch.Tensor
@@ -107,12 +130,12 @@ def multitask_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         num_pos = max(1.0, float(pos.sum()))
         onehot = torch.zeros_like(cls_logits)
         onehot[pos] = F.one_hot(cls_t[pos], cls_logits.shape[-1]).to(onehot.dtype)
-        focal = sigmoid_focal_loss(cls_logits, onehot, alpha=0.25, gamma=2.0, reduction="none").sum(-1)
+        focal = sigmoid_focal_loss(cls_logits, onehot, alpha=0.25, gamma=2.0).sum(-1)
         losses["det_cls"] = (focal * valid).sum() / num_pos
         if pos.any():
             pred_boxes = out["det_boxes_xyxy"][has_det][pos]
             ctr_w = ctr_t[pos]
-            giou = generalized_box_iou_loss(pred_boxes, box_t[pos], reduction="none")
+            giou = giou_loss(pred_boxes, box_t[pos])
             losses["det_box"] = (giou * ctr_w).sum() / ctr_w.sum().clamp(min=1e-6)
             losses["det_ctr"] = F.binary_cross_entropy_with_logits(out["det_ctr_logits"][has_det][pos], ctr_w)
     has_seg = batch["has_seg"]

@@ -1,0 +1,106 @@
+"""The loop's outputs besides frames.jsonl and summary.json: any object with the ``Sink`` shape.
+
+The loop writes frames.jsonl itself (it is the run's ledger: counts and ``--resume`` read it) and then hands each
+frame, in order, to every sink as a ``FrameOutput``. ``open_sinks`` makes the two that ``perception.run`` offers:
+the annotated video and the ``--mcap-out`` file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from perception.pipeline.config import PipelineOutputs
+from perception.results import FrameResult
+from perception.sinks import VideoSink
+
+
+@dataclass
+class FrameOutput:
+    """One frame as the sinks get it. ``record``: its frames.jsonl record. ``image_bgr``: the input frame
+    (H x W x 3 uint8, original pixels), or a placeholder picture for a frame that could not be decoded.
+    ``result``: None for such a frame. ``annotated_bgr``: the drawn frame (same size), None when no sink wants
+    one. ``log_time_ns``: the log's own time for driving logs, else ``timestamp_s`` in ns. ``hud``: one line."""
+
+    index: int
+    record: dict[str, Any]
+    image_bgr: np.ndarray
+    result: FrameResult | None
+    annotated_bgr: np.ndarray | None
+    log_time_ns: int
+    hud: str
+
+
+class Sink(Protocol):
+    """``wants_annotated``: the loop draws frames only when a sink wants them. ``path`` and ``frames_written``:
+    a resumed run removes a sink's file that got no frame. ``close`` is called once, also after errors."""
+
+    path: Path
+    frames_written: int
+    wants_annotated: bool
+
+    def write(self, out: FrameOutput) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class VideoOutput:
+    """The annotated video (``perception.sinks.VideoSink``: one-second segments joined at the end)."""
+
+    wants_annotated = True
+
+    def __init__(self, path: Path, fps: float, size_wh: tuple[int, int]):
+        self._video = VideoSink(path, fps, size_wh)
+        self.path = self._video.path
+
+    @property
+    def frames_written(self) -> int:
+        return self._video.frames_written
+
+    def write(self, out: FrameOutput) -> None:
+        self._video.write(out.annotated_bgr)
+
+    def close(self) -> None:
+        self._video.close()
+
+
+class McapOutput:
+    """The ``--mcap-out`` file for Foxglove: input frame, boxes, record and plan per frame."""
+
+    wants_annotated = False
+
+    def __init__(self, path: Path, metadata: dict[str, str] | None = None):
+        from perception.sinks.mcap_results import McapResultSink
+
+        self._mcap = McapResultSink(path, metadata=metadata)
+        self.path = self._mcap.path
+
+    @property
+    def frames_written(self) -> int:
+        return self._mcap.frames_written
+
+    def write(self, out: FrameOutput) -> None:
+        self._mcap.write(out.record, out.image_bgr, out.result, out.log_time_ns, hud=out.hud)
+
+    def close(self) -> None:
+        self._mcap.close()
+
+
+def open_sinks(outputs: PipelineOutputs, fps: float, size_wh: tuple[int, int],
+               mcap_metadata: dict[str, str] | None = None) -> list[Sink]:
+    """The video (when ``outputs.write_video``) and the MCAP file (when ``outputs.mcap``), opened; if one cannot
+    be opened, those already open are closed before the error goes on."""
+    sinks: list[Sink] = []
+    try:
+        if outputs.write_video:
+            sinks.append(VideoOutput(outputs.video, fps, size_wh))
+        if outputs.mcap is not None:
+            sinks.append(McapOutput(outputs.mcap, mcap_metadata))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
