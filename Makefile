@@ -23,7 +23,7 @@ demo: setup
 	$(PY) -m perception.run --source $(DEMO_VIDEO) --output runs/demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: setup
 	$(PY) benchmarks/pipeline.py

@@ -14,9 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PERCEPTION_SHARED_DATA", REPO.parent / "shared" / "data"))
 CLIP = SHARED_DATA / "udacity_lanelines_p1" / "solidWhiteRight.mp4"
 KITTI_IMAGES = SHARED_DATA / "kitti_object_6frames" / "training" / "image_2"
-# Runs export their ONNX graph into a cache (perception/backends/onnx_cache.py): the tests get their own, shared by
-# every run of one session (the CLI subprocesses inherit it), never the user's.
-os.environ.setdefault("PERCEPTION_CACHE_DIR", tempfile.mkdtemp(prefix="perception-test-cache-"))
+# Runs export their ONNX graph into a cache (perception/backends/onnx_cache.py): the tests get their own, never the
+# user's. Each test process (each pytest-xdist worker) has one, shared by its tests' CLI subprocesses.
+os.environ["PERCEPTION_CACHE_DIR"] = tempfile.mkdtemp(
+    prefix=f"perception-test-cache-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 
 
 def need(path: Path) -> Path:

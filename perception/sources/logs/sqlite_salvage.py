@@ -48,7 +48,8 @@ def missing_bytes(db: Path) -> int | None:
 
 
 def _connect(db: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    # Opened here, read by the pipeline's decoding thread, closed here again: one thread at a time.
+    con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
     con.execute("PRAGMA writable_schema=ON")  # take the file's real length, not the header's page count
     return con
 
