@@ -32,7 +32,8 @@ from perception.errors import ConfigError, UserInputError, clean_message, os_err
 from perception.lanes import DEFAULT_LANE_SOURCE
 from perception.report import write_report
 from perception.sinks.lock import OutputLock, OutputLocked
-from perception.sinks.resume import drop_cut_tail, identity_mismatch, input_identity, next_part_path, read_resume_state
+from perception.sinks.resume import (drop_cut_tail, identity_mismatch, input_identity, next_part_path, note_joined_video,
+                                     read_resume_state)
 from perception.sinks.video import join_leftover_segments, remove_leftover_segments
 
 UNTRAINED_WARNING = ("warning: running with UNTRAINED weights (this installation ships no trained weights and none "
@@ -157,7 +158,9 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path,
         # a run from before input identities were recorded: compare the paths as given
         raise UserInputError(f"--resume: {out_dir} holds results for {state.previous_input}, not {args.video}")
     drop_cut_tail(out_dir, state)
-    join_leftover_segments(out_dir)  # a killed part's video, from its finished segments
+    for video, frames in join_leftover_segments(out_dir).items():  # a killed part's video, from its segments
+        if state.parts and Path(state.parts[-1].get("annotated_video") or "").name == video.name and frames:
+            note_joined_video(state.parts[-1], frames)
     video_name = next_part_path(out_dir / "annotated.mp4", always_part=True).name
     return state, video_name, (next_part_path(mcap) if mcap is not None else None), []
 

@@ -86,6 +86,12 @@ def test_join_video_after_the_kill(killed, tmp_path):
     assert done.returncode == 0, done.stderr
     assert count_frames(out / "annotated.mp4") == expected >= n - LOST_AT_MOST
     assert not segments_dir(out / "annotated.mp4").exists()
+    summary = json.loads((out / "summary.json").read_text())  # says the video is shorter than frames.jsonl
+    assert summary["annotated_video_frames"] == expected
+    assert ("annotated_video_note" in summary) == (expected < n)
+    if expected < n:
+        assert f"holds {expected} of these {n} frames" in summary["annotated_video_note"]
+        assert "also in summary.json" in done.stderr
 
 
 def test_mcap_messages_up_to_the_kill_are_recovered(killed, tmp_path):
@@ -119,6 +125,9 @@ def test_resume_after_the_kill_joins_the_first_part_and_continues(killed, tmp_pa
     assert [r["frame"] for r in lines(out / "frames.jsonl")] == list(range(total))
     assert count_frames(out / "annotated.mp4") == joined
     assert count_frames(out / "annotated.part2.mp4") == 5
+    first = json.loads((out / "summary.json").read_text())["parts"][0]
+    assert first["frames_read"] == n and first["annotated_video_frames"] == joined
+    assert ("annotated_video_note" in first) == (joined < n)
     assert not list(out.glob(".*.segments"))
 
 

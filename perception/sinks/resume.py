@@ -196,6 +196,42 @@ def drop_cut_tail(out_dir: str | Path, state: ResumeState) -> None:
             f.truncate(size - state.bytes_dropped)
 
 
+def note_joined_video(part: dict[str, Any], frames_in_video: int) -> None:
+    """Record in ``part`` (a ``parts`` entry, or a one-part summary) how many frames the video joined after a kill
+    holds: ``annotated_video_frames``, and ``annotated_video_note`` when frames.jsonl lists more (the segment being
+    written when the run died is lost). ``part["frames_read"]`` must be counted from frames.jsonl."""
+    part["annotated_video_frames"] = int(frames_in_video)
+    lost = int(part.get("frames_read") or 0) - int(frames_in_video)
+    if lost > 0:
+        part["annotated_video_note"] = (f"the run was killed: the video holds {frames_in_video} of these "
+                                        f"{part['frames_read']} frames; the last {lost} are only in frames.jsonl")
+
+
+def record_joined_video(out_dir: str | Path, video: str | Path, frames_in_video: int) -> str | None:
+    """After ``perception.tools.join_video``: note in ``out_dir/summary.json`` (rewritten atomically) the frames
+    the joined ``video`` holds, on the killed run's last part. Returns the note, or None when there is nothing
+    to note (no summary, the video is not the last part's, or no frame is missing)."""
+    from perception.sinks.files import write_json_atomic
+
+    out_dir = Path(out_dir)
+    summary = _load_summary(out_dir / "summary.json")
+    if not summary or not (out_dir / "frames.jsonl").is_file():
+        return None
+    state = read_resume_state(out_dir)  # counts from frames.jsonl: the summary may be up to a checkpoint old
+    target = summary["parts"][-1] if isinstance(summary.get("parts"), list) and summary["parts"] else summary
+    named = target.get("annotated_video") if target is not summary else (summary.get("outputs") or {}).get(
+        "annotated_video")
+    if not isinstance(target, dict) or not named or Path(named).name != Path(video).name or not state.parts:
+        return None
+    counted = {**target, "frames_read": state.parts[-1]["frames_read"]}
+    note_joined_video(counted, frames_in_video)
+    target["annotated_video_frames"] = counted["annotated_video_frames"]
+    if "annotated_video_note" in counted:
+        target["annotated_video_note"] = counted["annotated_video_note"]
+    write_json_atomic(out_dir / "summary.json", summary)
+    return counted.get("annotated_video_note")
+
+
 def _load_summary(path: Path) -> dict[str, Any]:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))

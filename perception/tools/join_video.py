@@ -20,6 +20,7 @@ from pathlib import Path
 from perception.cli import OneLineArgumentParser
 from perception.errors import UserInputError, clean_message
 from perception.sinks.lock import OutputLock
+from perception.sinks.resume import record_joined_video
 from perception.sinks.video import join_segments, leftover_segment_dirs, video_of
 
 
@@ -45,6 +46,9 @@ def main(args: argparse.Namespace) -> int:
             frames = join_segments(video)
             if frames:
                 print(f"joined {frames} frames into {video}", file=sys.stderr)
+                note = record_joined_video(out_dir, video, frames)
+                if note:
+                    print(f"note (also in summary.json): {note}", file=sys.stderr)
             elif video.exists():
                 print(f"{video} was already joined; removed its leftover segment folder", file=sys.stderr)
             else:
