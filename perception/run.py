@@ -46,8 +46,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(prog="python -m perception.run", description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", "--video", dest="video", required=True, metavar="PATH",
-                   help="video file, image, folder of images, quoted glob of images ('drive/*.jpg'), or driving "
-                        "log (.mcap, .bag, ROS 2 bag folder); --video is the older name")
+                   help="video file, image, folder of images, quoted glob of images ('drive/*.jpg'), driving "
+                        "log (.mcap, .bag, ROS 2 bag folder), camera index (0) or stream URL (rtsp://, http://, "
+                        "...: runs until the stream ends or Ctrl-C); --video is the older name")
     p.add_argument("--recursive", action="store_true", help="with a folder: also the images in its sub-folders")
     p.add_argument("--output", metavar="DIR", default=None,
                    help="output folder (default: runs/<input stem>, numbered when it exists)")
@@ -80,6 +81,14 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "builds it later)")
     p.add_argument("--conf", type=float_in_range(0.0, 1.0), default=None,
                    help="detection score threshold (default: the shipped weights' validated threshold, else 0.3)")
+    p.add_argument("--classes", metavar="NAMES", default=None,
+                   help="keep only these detection classes, comma-separated (e.g. car,pedestrian)")
+    p.add_argument("--stride", type=positive_int, default=1, metavar="N",
+                   help="process every Nth frame (frame numbers stay those of the input)")
+    p.add_argument("--start", type=float_in_range(0.0, 1e7), default=0.0, metavar="S",
+                   help="skip the input's frames before S seconds (timestamp_s)")
+    p.add_argument("--end", type=float_in_range(0.0, 1e7, low_open=True), default=None, metavar="S",
+                   help="stop at S seconds (timestamp_s)")
     p.add_argument("--fps", type=float_in_range(0.0, 1000.0, low_open=True), default=10.0,
                    help="frame rate assumed for image folders, in (0, 1000]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -113,7 +122,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _input_stem(source: str) -> str:
-    """A folder name for an input: its file stem, with glob characters and other odd ones replaced."""
+    """A folder name for an input: its file stem, with glob characters and other odd ones replaced
+    (``camera0`` for camera 0, the last part of a stream URL's path)."""
+    if source.isdigit():
+        return f"camera{source}"
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source.rstrip("/")).stem).strip("_.")
     return stem or "run"
 
@@ -125,6 +137,18 @@ def _default_output_dir(video: str) -> Path:
     while candidate.exists() and any(candidate.iterdir()):
         candidate, n = base.with_name(f"{stem}-{n}"), n + 1
     return candidate
+
+
+def _class_ids(names: str | None, det_classes: tuple[str, ...]) -> tuple[int, ...] | None:
+    """``--classes car,pedestrian`` as class ids of the network; an unknown name is a user error."""
+    if names is None:
+        return None
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in det_classes]
+    if unknown or not wanted:
+        raise UserInputError(f"--classes: unknown class {', '.join(unknown) or repr(names)}; the network detects "
+                             f"{', '.join(det_classes)}")
+    return tuple(det_classes.index(n) for n in wanted)
 
 
 def _resume_setup(args: argparse.Namespace, out_dir: Path,
@@ -328,15 +352,17 @@ def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any, first_t
     """The lane tracker for ``--lanes`` (None for off); a camera it cannot use is a user error.
     ``first_track_id``: where lane track ids start (a resumed run continues the earlier parts' numbering)."""
     from calibration import CalibrationError
-    from perception.geometry import first_frames, make_lane_enricher
+    from perception.geometry import LANE_CALIBRATION_FRAMES, first_frames, make_lane_enricher
     from perception.sources import open_source
 
     needs_pitch = args.lanes != "off" and (camera is None or not camera.mounting_known)
     try:
-        return make_lane_enricher(camera, (source.info.width_px, source.info.height_px), args.lanes,
-                                  first_frames(open_source(args.video, fps=args.fps, topic=args.topic,
-                                                           recursive=args.recursive))
-                                  if needs_pitch else None, first_track_id=first_track_id)
+        frames = None
+        if needs_pitch:  # a live source cannot be opened twice: it reads its first frames ahead instead
+            frames = source.peek(LANE_CALIBRATION_FRAMES) if hasattr(source, "peek") else first_frames(
+                open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive))
+        return make_lane_enricher(camera, (source.info.width_px, source.info.height_px), args.lanes, frames,
+                                  first_track_id=first_track_id)
     except CalibrationError as e:
         raise UserInputError(f"lane tracking cannot use this camera: {e}") from None
 
@@ -493,6 +519,8 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
     finished = False
     code = 2
     try:
+        if args.end is not None and args.end <= args.start:
+            raise UserInputError(f"--end {args.end:g} must be after --start {args.start:g}")
         with _start_up_signals():
             from perception.backends.choice import choose_backend  # imported here: Ctrl-C may come while they load
             from perception.backends.runner import check_device
@@ -501,6 +529,9 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
             args.backend, args.backend_reason = choose_backend(args.backend, args.device, args.weights)
             check_device(args.backend, args.device)
             source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
+            if args.resume and source.info.extra.get("live"):
+                source.close()
+                raise UserInputError("--resume does not apply to a live source (camera or stream): it cannot seek")
             size_wh = (source.info.width_px, source.info.height_px)
             camera, camera_file_wh = _load_camera(args.camera, size_wh)
             with _signals_deferred():
@@ -541,7 +572,9 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     from perception.postprocess import DetectionDecodeConfig, Postprocessor
     from perception.preprocess import Preprocessor
 
-    identity = input_identity(args.video, exclude=out_dir)  # recorded before the first frame, checked by --resume
+    live = bool(source.info.extra.get("live"))
+    # recorded before the first frame, checked by --resume (which a live source does not have)
+    identity = {"path": source.info.path, "live": True} if live else input_identity(args.video, exclude=out_dir)
     resume, video_name, mcap_out, stale = _resume_setup(args, out_dir, identity)
     undo.watch(mcap_out)
     model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine)
@@ -566,7 +599,8 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     stages, decode_threshold = _make_stages(args, camera, pre, lanes, policy, conf, cfg.seg_classes,
                                             first_track_id=resume.next_track_id if resume is not None else 1)
     # The tracker reads boxes down to its low threshold (ByteTrack); it keeps weaker boxes only inside tracks.
-    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=decode_threshold),
+    post = Postprocessor(cfg, pre, det=DetectionDecodeConfig(conf_threshold=decode_threshold,
+                                                             classes=_class_ids(args.classes, cfg.det_classes)),
                          decode_lane_head=args.lanes != "classical")
     from perception.geometry import calibration_summary
 
@@ -584,11 +618,12 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     outputs = PipelineOutputs(out_dir, write_video=not args.no_video, video_name=video_name, mcap=mcap_out)
     config = PipelineConfig(outputs, weights_info=weights_info, extra_summary=extra, threads=args.threads or machine_threads(),
                             max_frames=args.max_frames, progress=not args.no_progress, resume=resume,
-                            input_identity=identity, started_at=started_at)
+                            input_identity=identity, started_at=started_at, stride=args.stride,
+                            start_s=args.start, end_s=args.end)
     processor = FrameProcessor(runner, pre, post, lanes=lanes, enrich=stages,
                                weights_warning="UNTRAINED WEIGHTS" if warning else None)
-    sinks = open_sinks(outputs, source.info.fps, size_wh,
-                       mcap_metadata={"input": str(args.video), "output_dir": str(out_dir)})
+    sinks = open_sinks(outputs, source.info.fps / args.stride, size_wh,
+                       mcap_metadata={"input": source.info.path, "output_dir": str(out_dir)})
     undo.report = report = RunReport()
     run_pipeline(source, processor, sinks, config, report=report)
     status = "interrupted after" if report.interrupted else "processed"

@@ -52,7 +52,9 @@ class PipelineConfig:
     parts of a resumed run included). ``resume``: continue after ``resume.next_frame``. ``input_identity``
     (``perception.sinks.resume.input_identity``) goes into summary.json before the first frame. ``started_at``:
     ``time.perf_counter()`` at the job's start (model loading included; None: now). ``weights_info`` and
-    ``extra_summary`` go into summary.json as they are.
+    ``extra_summary`` go into summary.json as they are. ``stride``: only frames whose index is a multiple of it;
+    ``start_s`` / ``end_s``: only frames with ``start_s <= timestamp_s < end_s`` (the others are neither read
+    nor written: frames.jsonl keeps the input's frame numbers).
     """
 
     outputs: PipelineOutputs
@@ -64,8 +66,15 @@ class PipelineConfig:
     resume: ResumeState | None = None
     input_identity: dict[str, Any] | None = None
     started_at: float | None = None
+    stride: int = 1
+    start_s: float = 0.0
+    end_s: float | None = None
 
     def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.max_frames is not None and self.max_frames < 0:

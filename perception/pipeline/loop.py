@@ -49,8 +49,9 @@ def _log_time_ns(item: Any) -> int:
     return max(0, int(round(item.timestamp_s * 1e9)))
 
 
-def _reads(frames: Iterator[Any], budget: int | None) -> Iterator[Work]:
-    """The source's frames as Work items, each with its decode time; at most ``budget`` of them."""
+def _reads(frames: Iterator[Any], budget: int | None, config: PipelineConfig) -> Iterator[Work]:
+    """The source's frames as Work items, each with its decode time; at most ``budget`` of them, only those that
+    ``config`` selects (``stride``, ``start_s``, ``end_s``)."""
     count = 0
     while budget is None or count < budget:
         t0 = time.perf_counter()
@@ -58,6 +59,10 @@ def _reads(frames: Iterator[Any], budget: int | None) -> Iterator[Work]:
         if item is None:
             return
         t1 = time.perf_counter()
+        if config.end_s is not None and item.timestamp_s >= config.end_s:
+            return
+        if item.index % config.stride or item.timestamp_s < config.start_s:
+            continue
         count += 1
         yield Work(item=item, t_read=t1, latency_ms={"decode": (t1 - t0) * 1000.0})
 
@@ -90,6 +95,8 @@ def run_pipeline(source: FrameSource, processor: FrameProcessor, sinks: list[Sin
         raise
     draw = any(sink.wants_annotated for sink in sinks)
     remaining = None if info.frame_count is None else max(0, info.frame_count - first_frame)
+    if remaining is not None and config.stride > 1:
+        remaining = -(-remaining // config.stride)
     total = remaining if budget is None else min(budget, remaining if remaining is not None else budget)
     bar = tqdm(total=total, unit="frame", disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
 
@@ -132,7 +139,7 @@ def run_pipeline(source: FrameSource, processor: FrameProcessor, sinks: list[Sin
     try:
         write_json_atomic(outputs.summary, summary_now("running"))  # the input's identity, before any frame
         steps = [step for _, step in processor.steps(draw)]
-        chain = StepChain(_reads(source.iter_frames(first_frame), budget), steps, threaded=config.threads >= 2)
+        chain = StepChain(_reads(source.iter_frames(first_frame), budget, config), steps, threaded=config.threads >= 2)
         for work in chain:
             item = work.item
             if t_first is None:  # opening the input, seeking (a resumed run skips the frames done) is start-up

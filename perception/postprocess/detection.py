@@ -14,6 +14,7 @@ class DetectionDecodeConfig:
     max_candidates: int = 1000    # top-scoring (location, class) pairs kept before NMS
     max_detections: int = 100     # boxes kept per image after NMS
     min_box_size_px: float = 2.0  # boxes thinner than this (network pixels) are dropped
+    classes: tuple[int, ...] | None = None  # keep only these class ids (None: all)
 
 
 def decode_detections(cls_logits: np.ndarray, ctr_logits: np.ndarray, boxes_xyxy: np.ndarray,
@@ -31,6 +32,8 @@ def decode_detections(cls_logits: np.ndarray, ctr_logits: np.ndarray, boxes_xyxy
     ctr = np.asarray(ctr_logits, dtype=np.float32)
     boxes = np.asarray(boxes_xyxy, dtype=np.float32)
     scores = np.sqrt(_sigmoid(cls) * _sigmoid(ctr)[:, None])  # (A, C)
+    if config.classes is not None:  # the other classes never become candidates
+        scores[:, np.setdiff1d(np.arange(scores.shape[1]), config.classes)] = 0.0
     flat = scores.reshape(-1)
     keep = np.flatnonzero(flat > config.conf_threshold)
     if keep.size > config.max_candidates:

@@ -24,12 +24,17 @@ def open_source(path: str | Path, *, fps: float = 10.0, topic: str | None = None
     """Open ``path`` as a frame source; raise UserInputError with one line when it cannot be read.
 
     ``path``: a video file, a driving log, a folder of images (``recursive``: with its sub-folders), one
-    image, or a glob pattern of images (``'drive/*.jpg'``, quoted so the shell leaves it alone). ``fps`` is
+    image, a camera index (``0``) or stream URL (``rtsp://...``, ``http://...``), or a glob pattern of images (``'drive/*.jpg'``, quoted so the shell leaves it alone). ``fps`` is
     only used for stills, which carry no timestamps. ``topic`` chooses the camera topic of a driving log
     (default: its only camera topic); it is an error for other inputs.
     """
     from perception.sources.logs import is_log_path, open_log
+    from perception.sources.stream import StreamSource, is_live
 
+    if is_live(str(path)):
+        if topic is not None:
+            raise UserInputError("--topic applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to a live source")
+        return StreamSource(str(path))
     p = Path(path)
     if not p.exists():
         if any(c in str(path) for c in "*?["):

@@ -40,7 +40,7 @@ MAX_NOTES = 20
 _FFMPEG_LINE = re.compile(r"^\[[^\]@]+ @ 0x[0-9a-fA-F]+\] ")
 
 
-class _DecoderLog:
+class DecoderLog:
     """Catches what is written to fd 2 (FFmpeg's log) while one ``cap.read()`` (or opening a capture) runs."""
 
     def __init__(self):
@@ -50,13 +50,19 @@ class _DecoderLog:
         """``cv2.VideoCapture(*args)``; returns (capture, FFmpeg's log lines: e.g. "moov atom not found")."""
         return self._caught(lambda: cv2.VideoCapture(*args))
 
+    def open_quietly(self, *args: Any) -> tuple[cv2.VideoCapture, list[str]]:
+        """Like ``open``, but OpenCV's own lines ("[ WARN:0] ... can't be used to capture by name") are caught
+        too: a source that cannot be opened says so in one line of its own."""
+        return self._caught(lambda: cv2.VideoCapture(*args), pass_other=False)
+
     def read(self, cap: cv2.VideoCapture) -> tuple[bool, np.ndarray | None, list[str]]:
         """``cap.read()``; returns (ok, image, FFmpeg's log lines written meanwhile)."""
         (ok, image), log = self._caught(cap.read)
         return ok, image, log
 
-    def _caught(self, call: Callable[[], Any]) -> tuple[Any, list[str]]:
-        """(what ``call()`` returns, FFmpeg's lines it wrote to fd 2); other lines go on to stderr."""
+    def _caught(self, call: Callable[[], Any], pass_other: bool = True) -> tuple[Any, list[str]]:
+        """(what ``call()`` returns, FFmpeg's lines it wrote to fd 2); other lines go on to stderr (with
+        ``pass_other``, else they are dropped)."""
         sys.stderr.flush()
         fd = self._file.fileno()
         saved = os.dup(2)
@@ -78,7 +84,7 @@ class _DecoderLog:
         lines = [line for line in text.splitlines() if line.strip()]
         ffmpeg = [line for line in lines if _FFMPEG_LINE.match(line)]
         other = [line for line in lines if not _FFMPEG_LINE.match(line)]
-        if other:  # not ours to swallow
+        if other and pass_other:  # not ours to swallow
             os.write(2, ("\n".join(other) + "\n").encode())
         return value, [_FFMPEG_LINE.sub("", line).strip() for line in ffmpeg]
 
@@ -104,7 +110,7 @@ class VideoSource:
             raise UserInputError(f"not a file: {self.path}")
         # One decoder thread: with frame threading, errors are logged while a later frame is being read.
         params = [cv2.CAP_PROP_N_THREADS, 1] if hasattr(cv2, "CAP_PROP_N_THREADS") else []
-        self._log = _DecoderLog()
+        self._log = DecoderLog()
         cap, _ = self._log.open(str(self.path), cv2.CAP_ANY, params)  # "moov atom not found" stays off stderr
         ok, first, first_log = self._log.read(cap) if cap.isOpened() else (False, None, [])
         if not ok or first is None:
