@@ -87,7 +87,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda (torch and onnxruntime; tensorrt is always cuda)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and onnxruntime")
     p.add_argument("--video", default=None, help=f"real frames for timing and parity (default: {DEFAULT_CLIP})")
-    p.add_argument("--calib-images", default=None, metavar="DIR", help="real images for tensorrt:int8")
+    p.add_argument("--calib-images", default=None, metavar="DIR",
+                   help="real images for the int8 variants (onnxruntime:int8, tensorrt:int8)")
     p.add_argument("--workdir", default=None, metavar="DIR", help="keep exported files here (default: temp dir)")
     p.add_argument("--output", default=str(REPO / "benchmarks" / "out" / "deploy.json"), help="JSON results")
     p.add_argument("--no-accuracy", action="store_true",
@@ -129,15 +130,16 @@ def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_w
             from perception.backends.tensorrt_runner import require_tensorrt
 
             require_tensorrt()
-        if variant.backend == "onnxruntime" and variant.precision == "int8":
-            raise UserInputError("INT8 is built by TensorRT only (use tensorrt:int8)")
-        onnx_precision = variant.precision if variant.backend == "onnxruntime" else "fp32"
+        onnx_precision = variant.precision if variant.backend == "onnxruntime" and variant.precision != "int8" \
+            else "fp32"
         onnx_path = workdir / f"model_{size_wh[1]}x{size_wh[0]}_{onnx_precision}.onnx"
         if not onnx_path.is_file():
             timed_export(lambda: export_onnx(src.model, onnx_path, dynamic_batch=True, input_size_wh=size_wh,
                                              fp16=onnx_precision == "fp16", weights_sha256=src.weights_sha256,
                                              weights_name=src.weights_name),
                          fmt="onnx", precision=onnx_precision, log=sys.stderr)
+        if variant.backend == "onnxruntime" and variant.precision == "int8":
+            onnx_path = quantize_for_benchmark(onnx_path, args, size_wh)
         if variant.backend == "onnxruntime":
             runner = make_runner("onnxruntime", model_path=onnx_path, device=args.device, threads=args.threads)
             return Prepared(variant, runner, "ok", onnx_path.stat().st_size / 1e6)
@@ -146,6 +148,19 @@ def prepare(variant: Variant, src: SourceModel, args: argparse.Namespace, size_w
         return Prepared(variant, runner, "ok", engine.stat().st_size / 1e6)
     except (UserInputError, RuntimeError, ImportError) as e:
         return Prepared(variant, None, f"failed: {first_line(e, 300)}", None)
+
+
+def quantize_for_benchmark(fp32_onnx: Path, args: argparse.Namespace, size_wh: tuple[int, int]) -> Path:
+    """onnxruntime's INT8 (QDQ) graph of ``fp32_onnx``, calibrated on ``--calib-images``."""
+    from deploy.onnx_int8 import quantize_int8
+
+    if not args.calib_images:
+        raise UserInputError("onnxruntime:int8 needs --calib-images DIR")
+    out = fp32_onnx.with_name(fp32_onnx.stem.replace("_fp32", "") + "_int8.onnx")
+    batches = CalibrationBatches(list_calibration_images(args.calib_images, 512), size_wh, 1)
+    timed_export(lambda: quantize_int8(fp32_onnx, out, batches, images_used=batches.images_used),
+                 fmt="onnx", precision="int8", log=sys.stderr)
+    return out
 
 
 def build_benchmark_engine(variant: Variant, onnx_path: Path, src: SourceModel, args: argparse.Namespace,

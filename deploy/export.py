@@ -6,7 +6,8 @@
 
 ONNX: opset 17+, uint8 ``images`` (B, 3, H, W) RGB in, named float32 outputs, metadata inside
 (classes, input size, weights SHA-256, package version, precision). ``--fp16`` writes a real
-half-precision graph. Engine: our fp32 ONNX (kept next to it) built by TensorRT 10 with FP16, or INT8
+half-precision graph; ``--int8`` a QDQ graph for onnxruntime, quantized from the fp32 graph on real images
+(``deploy.onnx_int8``). Engine: our fp32 ONNX (kept next to it) built by TensorRT 10 with FP16, or INT8
 calibrated on real images; a ``.engine.json`` sidecar carries the metadata.
 Exit codes: 0 built, 2 bad input (one line on stderr).
 """
@@ -46,7 +47,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="largest batch of a dynamic-batch engine (optimisation profile 1..N)")
     prec = p.add_mutually_exclusive_group()
     prec.add_argument("--fp16", action="store_true", help="half precision (real fp16 ONNX, or FP16 engine)")
-    prec.add_argument("--int8", action="store_true", help="INT8 engine, calibrated on --calib-images")
+    prec.add_argument("--int8", action="store_true",
+                      help="INT8, calibrated on --calib-images: a QDQ ONNX graph for onnxruntime (the fp32 graph it "
+                           "comes from is kept beside it as *_fp32.onnx), or an INT8 engine")
     p.add_argument("--calib-images", metavar="DIR", default=None, help="real images for INT8 calibration")
     p.add_argument("--calib-max-images", type=int, default=512, metavar="N", help="use at most N images")
     p.add_argument("--calib-batch", type=int, default=8, metavar="N",
@@ -67,9 +70,6 @@ def precision_of(args: argparse.Namespace) -> str:
 
 def check_flags(args: argparse.Namespace) -> None:
     """Refuse contradictory or unusable flag combinations before any work is done."""
-    if args.int8 and args.format == "onnx":
-        raise UserInputError("--int8 is built by TensorRT: use --format engine --int8 --calib-images DIR "
-                             "(an INT8 (QDQ) ONNX export is not implemented)")
     if args.int8 and not args.calib_images:
         raise UserInputError("--int8 needs real calibration images: --calib-images DIR")
     if args.calib_images and not args.int8:
@@ -105,8 +105,11 @@ def main(args: argparse.Namespace) -> int:
     precision = precision_of(args)
     out = Path(args.output) if args.output else default_output(src.stem, size_wh, precision, args.format)
     out = out if out.suffix else out.with_suffix(SUFFIX[args.format])
-    onnx_precision = precision if args.format == "onnx" else "fp32"  # TensorRT picks precision from fp32
-    onnx_path = out if args.format == "onnx" else out.with_suffix(".onnx")
+    # TensorRT picks its precision from the fp32 graph; onnxruntime's INT8 graph is quantized from it too
+    onnx_precision = "fp16" if args.format == "onnx" and precision == "fp16" else "fp32"
+    int8_onnx = args.format == "onnx" and precision == "int8"
+    onnx_path = out.with_name(out.stem + "_fp32.onnx") if int8_onnx else \
+        out if args.format == "onnx" else out.with_suffix(".onnx")
     timed_export(lambda: export_onnx(src.model, onnx_path, batch=args.batch, dynamic_batch=args.dynamic_batch,
                                      fp16=onnx_precision == "fp16", input_size_wh=size_wh, opset=args.opset,
                                      weights_sha256=src.weights_sha256, weights_name=src.weights_name,
@@ -114,6 +117,13 @@ def main(args: argparse.Namespace) -> int:
                  fmt="onnx", precision=onnx_precision)
     if args.format == "engine":
         build_engine_from_args(args, onnx_path, out, precision, size_wh, src.weights_sha256)
+    if int8_onnx:
+        from deploy.onnx_int8 import quantize_int8
+
+        images = list_calibration_images(args.calib_images, args.calib_max_images)
+        batches = CalibrationBatches(images, size_wh, 1)
+        timed_export(lambda: quantize_int8(onnx_path, out, batches, images_used=batches.images_used),
+                     fmt="onnx", precision="int8")
     if src.untrained:
         print("note: the file above holds the UNTRAINED model (metadata untrained=true)", file=sys.stderr)
     return 0
