@@ -14,7 +14,8 @@ the frame being read. After such errors, or after lost frames, the frames decode
 predict from damaged or missing pictures: they are flagged the same way (key frames are found by a pass over
 the file's packets, made only once damage is met). Damage the decoder does not notice (random bytes that
 still parse as valid slice data) cannot be seen through OpenCV: those frames, and the ones that follow up to
-the next key frame, stay ``ok``. Messages that are not FFmpeg's are passed on to stderr.
+the next key frame, stay ``ok``, except the frame decoded right before frames that could not be read, which
+gets a warning (its data may run into the damage). Messages that are not FFmpeg's are passed on to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -172,7 +174,27 @@ class VideoSource:
         return ok and image is not None, image, float(self._cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0, log
 
     def iter_frames(self, start_index: int = 0) -> Iterator[Frame | FailedFrame]:
-        """Yield frames from ``start_index`` on (earlier frames are decoded and skipped)."""
+        """Yield frames from ``start_index`` on (earlier frames are decoded and skipped).
+
+        Each frame is held until the next read: a frame decoded right before frames that could not be read gets
+        a warning (its packet ends where the unreadable bytes begin, so its tail may be damage the decoder hid
+        without a word)."""
+        held: Frame | None = None
+        for item in self._frames(start_index):
+            if held is not None:
+                if isinstance(item, FailedFrame) and held.warning is None:
+                    held = replace(held, warning=f"decoded just before frame {item.index}, which could not be read: "
+                                                 f"its data may run into the damage")
+                yield held
+                held = None
+            if isinstance(item, Frame):
+                held = item
+            else:
+                yield item
+        if held is not None:
+            yield held
+
+    def _frames(self, start_index: int) -> Iterator[Frame | FailedFrame]:
         fps = self.info.fps
         announced = self.info.frame_count
         last_index, last_t = -1, 0.0  # the last frame placed
