@@ -100,14 +100,14 @@ def from_onnx_props(props: dict[str, str]) -> dict[str, Any]:
 
 
 def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
-    """Decoded ``metadata_props`` of an ONNX file (empty dict if it has none). Loads no weights."""
-    import onnx
+    """Decoded ``metadata_props`` of an ONNX file (empty dict if it has none), read without the onnx package."""
+    from perception.backends.onnx_props import OnnxFormatError, read_metadata_props
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf DecodeError, OSError, ...: all mean "not a readable ONNX file"
+        props = read_metadata_props(path)
+    except (OnnxFormatError, OSError, UnicodeDecodeError) as e:  # all mean "not a readable ONNX file"
         raise UserInputError(f"cannot read ONNX file {path}: {first_line(e)}") from None
-    return from_onnx_props({p.key: p.value for p in model.metadata_props})
+    return from_onnx_props(props)
 
 
 def config_from_metadata(meta: dict[str, Any], *, where: str) -> ModelConfig:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from perception.backends.metadata import to_onnx_props
+from perception.backends.onnx_props import read_metadata_props
 from perception.backends import onnx_export
 from perception.backends.onnx_export import DEFAULT_OPSET
 from perception.config import config_to_dict
@@ -60,9 +61,7 @@ def _problem(onnx_path: Path, weights_sha256: str, model_config: str) -> str | N
     if _sha256(onnx_path) != record.read_text().strip():
         return "bytes differ from their hash record"
     try:
-        import onnx
-
-        props = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+        props = read_metadata_props(onnx_path)
     except Exception as e:  # noqa: BLE001 - any unreadable graph is simply rebuilt
         return f"unreadable ({type(e).__name__})"
     if props.get(WEIGHTS_SHA_KEY) != weights_sha256:
