@@ -1,10 +1,12 @@
 """Frames per second of the whole default job (``perception.run``) on real clips, per backend and thread count.
 
     python benchmarks/pipeline.py [--video PATH] [--frames 220] [--backends auto,torch] [--threads 1,2]
-                                  [--sizes native,720p] [--output benchmarks/out/pipeline.json]
+                                  [--sizes native,720p] [--configs default,lanes-off,no-video]
+                                  [--int8 MODEL_INT8.onnx] [--output benchmarks/out/pipeline.json]
 
 Each row is one ``python -m perception.run`` process, as a user runs it: network, lanes, tracking, planner and
-the annotated video, report off. ``720p`` is the clip scaled to 1280x720 first (written once, losslessly enough:
+the annotated video, report off. ``--configs`` adds rows with ``--lanes off`` or ``--no-video`` (default backend,
+default threads); ``--int8 FILE`` a row with that INT8 graph (``deploy.export --format onnx --int8``). ``720p`` is the clip scaled to 1280x720 first (written once, losslessly enough:
 MJPG quality 95), so decoding, lanes, drawing and encoding work at that size. FPS and the per-stage medians come
 from the run's own summary.json (FPS counts processing only, start-up apart). Prints a table and writes JSON;
 the numbers depend on the machine and on what else runs on it (the JSON records the CPU count and load).
@@ -48,10 +50,16 @@ def scaled_copy(video: Path, size_wh: tuple[int, int], out: Path) -> Path:
     return out
 
 
-def run_row(video: Path, backend: str, threads: int, frames: int, workdir: Path) -> dict:
-    out = workdir / f"{video.stem}_{backend}_{threads}"
+CONFIG_FLAGS = {"default": [], "lanes-off": ["--lanes", "off"], "no-video": ["--no-video"]}
+
+
+def run_row(video: Path, backend: str, threads: int | None, frames: int, workdir: Path,
+            extra: list[str] = ()) -> dict:
+    out = workdir / f"{video.stem}_{backend}_{threads}_{len(list(workdir.iterdir()))}"
     cmd = [sys.executable, "-m", "perception.run", "--source", str(video), "--output", str(out), "--backend", backend,
-           "--threads", str(threads), "--max-frames", str(frames), "--no-progress", "--no-report"]
+           "--max-frames", str(frames), "--no-progress", "--no-report", *extra]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"status": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"}
@@ -69,6 +77,9 @@ def main() -> int:
     p.add_argument("--backends", default="auto,torch")
     p.add_argument("--threads", default="1,2", help="comma-separated perception.run --threads values")
     p.add_argument("--sizes", default="native,720p", help="native and/or 720p")
+    p.add_argument("--configs", default="default,lanes-off,no-video",
+                   help="extra rows on the native input with the machine's threads: " + ", ".join(CONFIG_FLAGS))
+    p.add_argument("--int8", default=None, metavar="FILE", help="also a row with this INT8 ONNX graph")
     p.add_argument("--output", default=str(REPO / "benchmarks" / "out" / "pipeline.json"))
     args = p.parse_args()
     video = Path(args.video)
@@ -81,22 +92,38 @@ def main() -> int:
         inputs = {"native": video}
         if "720p" in args.sizes.split(","):
             inputs["720p"] = scaled_copy(video, (1280, 720), tmp / f"{video.stem}_720p.avi")
-        for size in args.sizes.split(","):
+        for size in [x for x in args.sizes.split(",") if x]:
             for backend in args.backends.split(","):
                 for threads in [int(t) for t in args.threads.split(",")]:
                     row = {"input": size, "backend": backend, "threads": threads,
                            **run_row(inputs[size], backend, threads, args.frames, tmp)}
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr)
-    header = f"{'input':<8} {'size':>9} {'backend':<12} {'threads':>7} {'FPS':>6} {'start s':>7} " + \
+        configs = [c for c in args.configs.split(",") if c]
+        unknown = [c for c in configs if c not in CONFIG_FLAGS]
+        if unknown:
+            print(f"error: unknown --configs {unknown}; known: {', '.join(CONFIG_FLAGS)}", file=sys.stderr)
+            return 2
+        extras = [(c, CONFIG_FLAGS[c]) for c in configs]
+        if args.int8:
+            extras.append(("int8", ["--weights", str(Path(args.int8).resolve())]))
+        for name, flags in extras:
+            row = {"input": "native", "backend": "onnxruntime" if name == "int8" else "auto", "threads": None,
+                   "config": name, **run_row(video, "onnxruntime" if name == "int8" else "auto", None, args.frames,
+                                             tmp, flags)}
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    header = f"{'input':<8} {'config':<10} {'size':>9} {'backend':<12} {'threads':>7} {'FPS':>6} {'start s':>7} " + \
         " ".join(f"{s[:8]:>8}" for s in STAGES)
     print(header + "\n" + "-" * len(header))
     for r in rows:
         if r["status"] != "ok":
-            print(f"{r['input']:<8} {'':>9} {r['backend']:<12} {r['threads']:>7} {r['status']}")
+            print(f"{r['input']:<8} {r.get('config', 'default'):<10} {'':>9} {r['backend']:<12} "
+                  f"{r['threads'] or 'auto':>7} {r['status']}")
             continue
         size = "x".join(map(str, r["size_wh"]))
-        print(f"{r['input']:<8} {size:>9} {r['backend_ran']:<12} {r['threads']:>7} {r['fps']:>6.1f} "
+        print(f"{r['input']:<8} {r.get('config', 'default'):<10} {size:>9} {r['backend_ran']:<12} "
+              f"{r['threads'] or 'auto':>7} {r['fps']:>6.1f} "
               f"{r['startup_s']:>7.1f} " + " ".join(f"{r['p50_ms'].get(s, float('nan')):>8.1f}" for s in STAGES))
     print("(stage columns: median ms per frame; with threads >= 2 the stages overlap, so they add up to more "
           "than 1000 / FPS)")
