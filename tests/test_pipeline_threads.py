@@ -86,3 +86,22 @@ def test_threaded_run_writes_the_same_results_as_a_serial_one(tmp_path):
         assert summary["frames_processed"] == 40
     assert [r["frame"] for r in records[2]] == list(range(40))
     assert records[2] == records[1]  # boxes, tracks, lanes and plans: frame for frame the same
+
+
+def test_a_source_stuck_in_a_read_does_not_hang_the_stop():
+    """A decoder stuck on a stalled stream: close() gives up after its timeout and says so (the caller then
+    leaves the source open rather than closing it under the read)."""
+    release = threading.Event()
+
+    def stalled():
+        yield 1
+        release.wait()  # a read that never returns (until the test lets it go)
+        yield 2
+
+    chain = StepChain(stalled(), [lambda x: x], threaded=True)
+    assert next(iter(chain)) == 1
+    t0 = time.monotonic()
+    assert chain.close(timeout_s=0.5) is False
+    assert time.monotonic() - t0 < 3
+    release.set()
+    assert chain.close(timeout_s=5) is True

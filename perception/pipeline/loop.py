@@ -182,8 +182,13 @@ def run_pipeline(source: FrameSource, processor: FrameProcessor, sinks: list[Sin
         errors.append(os_error_text(e))
         raise
     finally:
+        threads_done = True
         if chain is not None:
-            chain.close()  # every thread done before the source is closed
+            try:  # every thread done before the source is closed
+                threads_done = chain.close()
+            except (KeyboardInterrupt, Interrupted):  # another Ctrl-C: the files are still closed below
+                threads_done = False
+                report.interrupted = True
         clock(time.perf_counter())
         if report.interrupted:
             state = "interrupted"
@@ -197,7 +202,10 @@ def run_pipeline(source: FrameSource, processor: FrameProcessor, sinks: list[Sin
                     sink.path.unlink(missing_ok=True)  # a resumed run with nothing left to do adds no empty part
             except OSError as e:
                 errors.append(os_error_text(e))
-        source.close()
+        if threads_done:
+            source.close()
+        else:  # a decoder still inside a read: closing the source under it could crash the process
+            print("warning: the input did not answer within 10 s of stopping; left open", file=sys.stderr)
         extra.update(processor.summary())
         try:
             write_json_atomic(outputs.summary, summary_now(state))

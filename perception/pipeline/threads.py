@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Callable, Iterable, Iterator
 
 QUEUE_SIZE = 2  # items waiting between two threads: enough to smooth jitter, small enough to bound memory
@@ -108,10 +109,15 @@ class StepChain:
                 raise value.error
             yield value
 
-    def close(self) -> None:
-        """Stop reading and wait for every thread (drained queues let a blocked one go)."""
+    def close(self, timeout_s: float = 10.0) -> bool:
+        """Stop reading and wait for every thread (drained queues let a blocked one go). Returns False when a
+        thread is still busy after ``timeout_s`` (a decoder stuck on a stalled stream): it is left behind (a daemon
+        thread) and what it holds must not be closed under it."""
         self._stop.set()
+        deadline = time.monotonic() + timeout_s
         while any(t.is_alive() for t in self._threads):
+            if time.monotonic() > deadline:
+                return False
             for q in self._queues:
                 try:
                     while True:
@@ -120,6 +126,7 @@ class StepChain:
                     pass
             for t in self._threads:
                 t.join(timeout=0.05)
+        return True
 
     def __enter__(self) -> "StepChain":
         return self
