@@ -188,22 +188,25 @@ class ClassicalLaneFinder:
         self.grid = projector.grid
         self.last_model: RoadModel | None = None  # the road model of the last frame (for inspection)
 
-    def __call__(self, image_bgr: np.ndarray, prior_model: RoadModel | None = None) -> list[LineObservation]:
+    def __call__(self, image_bgr: np.ndarray, prior_model: RoadModel | None = None, *,
+                 local: bool = False) -> list[LineObservation]:
         """Lane lines in one raw BGR frame (H, W, 3) uint8, ordered left to right.
 
         ``prior_model``: centre of the search prior (e.g. the previous frame's model in a video); default a
-        straight road aligned with the camera.
+        straight road aligned with the camera. ``local`` (with a prior): search only the fine grid around the
+        prior instead of the whole grid (video, between full searches: about 25 times less work).
         """
-        return self.lines_from_mask(marking_mask(self.projector, image_bgr, self.config), prior_model)
+        return self.lines_from_mask(marking_mask(self.projector, image_bgr, self.config), prior_model, local=local)
 
-    def lines_from_mask(self, mask: np.ndarray, prior_model: RoadModel | None = None) -> list[LineObservation]:
+    def lines_from_mask(self, mask: np.ndarray, prior_model: RoadModel | None = None, *,
+                        local: bool = False) -> list[LineObservation]:
         """Line observations from a BEV marking mask (h, w) (steps 3-5 of the module docstring)."""
         rows, cols = _run_centres(mask, int(round(self.config.max_marking_width_m * self.grid.y_px_per_m)))
         self.last_model = None
         if len(rows) < self.config.window_min_px * self.config.min_hits:
             return []
         x, y = self.grid.x_of_row(rows), self.grid.y_of_col(cols)  # (N,) road metres
-        model = self._search(x, y, prior_model)
+        model = self._search(x, y, prior_model, local=local)
         self.last_model = model
         lines = []
         for c0 in self._peaks(model, x, y):
@@ -220,18 +223,22 @@ class ClassicalLaneFinder:
         y0, y1 = self.grid.y_range_m
         n_bins = int(round((y1 - y0) / cfg.hist_bin_m))
         m = lateral.shape[0]
-        idx = np.floor((lateral - y0) / cfg.hist_bin_m).astype(np.int64)  # (M, N)
-        ok = (idx >= 0) & (idx < n_bins)
-        flat = (np.arange(m, dtype=np.int64)[:, None] * n_bins + idx)[ok]
-        w = np.broadcast_to(weights, lateral.shape)[ok]
-        hist = np.bincount(flat, weights=w, minlength=m * n_bins).reshape(m, n_bins).astype(np.float32)
+        idx = np.floor((lateral - y0) / cfg.hist_bin_m)  # (M, N) bin of each pixel under each hypothesis
+        # Pixels outside the range land in two spill bins per row (-1 and n_bins), dropped after counting: the
+        # same sums as selecting the pixels inside first, without copying them out.
+        np.clip(idx, -1, n_bins, out=idx)
+        idx += (np.arange(m) * (n_bins + 2) + 1)[:, None]
+        counts = np.bincount(idx.astype(np.int64).ravel(), weights=np.broadcast_to(weights, lateral.shape).ravel(),
+                             minlength=m * (n_bins + 2)).reshape(m, n_bins + 2)
+        hist = np.ascontiguousarray(counts[:, 1:-1], dtype=np.float32)
         sigma = cfg.hist_smooth_m / cfg.hist_bin_m
         radius = int(np.ceil(3 * sigma))
         kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2).astype(np.float32)
         return cv2.sepFilter2D(hist, -1, kernel, np.ones(1, np.float32), borderType=cv2.BORDER_CONSTANT)
 
-    def _search(self, x: np.ndarray, y: np.ndarray, prior: RoadModel | None) -> RoadModel:
-        """The road model whose lateral histogram of the marking pixels is sharpest (coarse grid, then fine)."""
+    def _search(self, x: np.ndarray, y: np.ndarray, prior: RoadModel | None, *, local: bool = False) -> RoadModel:
+        """The road model whose lateral histogram of the marking pixels is sharpest (coarse grid, then fine; with
+        ``local`` and a prior, the fine grid around the prior only)."""
         cfg = self.config
         if len(x) > cfg.max_pixels:  # thin evenly: keeps the spatial spread, bounds the cost
             keep = np.linspace(0, len(x) - 1, cfg.max_pixels).astype(np.int64)
@@ -241,10 +248,10 @@ class ClassicalLaneFinder:
         w = np.minimum(1.0, cfg.near_weight_m / np.maximum(x, 1e-3))  # (N,)
         headings, curvs, fans = _grid(cfg.heading_range), _grid(cfg.half_curv_range), _grid(cfg.fan_range)
         centre = (0.0, 0.0, 0.0) if prior is None else (prior.heading, prior.half_curv, prior.fan)
-        best = self._best_of(x, y, w, headings, curvs, fans, centre)
-        # Refine once on a grid of half steps around the best coarse hypothesis.
         steps = (cfg.heading_range[2], cfg.half_curv_range[2], cfg.fan_range[2])
         fine = [np.array([-0.5, -0.25, 0.0, 0.25, 0.5]) * s for s in steps]
+        best = prior if local and prior is not None else self._best_of(x, y, w, headings, curvs, fans, centre)
+        # Refine once on a grid of half steps around the best coarse hypothesis (or the prior).
         return self._best_of(x, y, w, best.heading + fine[0], best.half_curv + fine[1], best.fan + fine[2], centre)
 
     def _best_of(self, x, y, w, headings, curvs, fans, centre) -> RoadModel:
