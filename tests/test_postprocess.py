@@ -92,3 +92,4 @@ def test_nms_keeps_the_same_boxes_as_torchvision():
         scores, classes = rng.random(n).astype(np.float32), rng.integers(0, 5, n)
         expected = ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.6)
         assert np.array_equal(nms_per_class(boxes, scores, classes, 0.6), expected.numpy())
+        assert np.array_equal(nms_per_class(boxes, scores, classes, 0.6, max_keep=10), expected.numpy()[:10])

@@ -44,7 +44,7 @@ def decode_detections(cls_logits: np.ndarray, ctr_logits: np.ndarray, boxes_xyxy
     wh = cand_boxes[:, 2:] - cand_boxes[:, :2]
     ok = (wh >= config.min_box_size_px).all(axis=1)
     cand_boxes, cand_scores, class_ids = cand_boxes[ok], cand_scores[ok], class_ids[ok]
-    kept = nms_per_class(cand_boxes, cand_scores, class_ids, config.iou_threshold)[: config.max_detections]
+    kept = nms_per_class(cand_boxes, cand_scores, class_ids, config.iou_threshold, max_keep=config.max_detections)
     return cand_boxes[kept], cand_scores[kept], class_ids[kept].astype(np.int64)
 
 
@@ -53,12 +53,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def nms_per_class(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
-                  iou_threshold: float) -> np.ndarray:
+                  iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
     """Greedy non-maximum suppression within each class.
 
     Args: boxes_xyxy (N, 4), scores (N,), class_ids (N,). A box is dropped when its IoU with a higher-scoring
     kept box of the same class is above ``iou_threshold``. Returns the kept indices (K,) int64, best first
-    (equal scores keep their input order).
+    (equal scores keep their input order); with ``max_keep``, the first ``max_keep`` of them (the search stops
+    there: later boxes cannot change the earlier ones).
     """
     if len(boxes_xyxy) == 0:
         return np.zeros(0, np.int64)
@@ -70,11 +71,11 @@ def nms_per_class(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndar
     area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     order = np.argsort(-scores, kind="stable")
     kept = []
-    while order.size:
+    while order.size and (max_keep is None or len(kept) < max_keep):
         best, rest = order[0], order[1:]
         kept.append(best)
-        inter = (np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
-                 * np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None))
+        inter = (np.maximum(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0.0)
+                 * np.maximum(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0.0))
         iou = inter / np.maximum(area[best] + area[rest] - inter, 1e-12)
         order = rest[iou <= iou_threshold]
     return np.asarray(kept, np.int64)
