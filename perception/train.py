@@ -33,6 +33,7 @@ from perception.training.data import Collate, TrainSet, load_letterboxed, parse_
 from perception.training.engine import headline, train_one_epoch, validate
 from perception.training.ema import ModelEMA
 from perception.training.freeze import freeze_all_but, load_init_state
+from perception.training.grow import grow_state_dict
 from perception.training.losses import COARSE_LABEL_OFFSET, LossWeights, log_inverse_class_weights
 
 
@@ -100,6 +101,15 @@ def _with_model_size(cfg: Any, size: str) -> Any:
     return replace(cfg, model=model_config(size, det_classes=m.det_classes, seg_classes=m.seg_classes,
                                            input_size_wh=m.input_size_wh, mean_rgb=m.mean_rgb, std_rgb=m.std_rgb,
                                            lane_rows=m.lane_rows, lane_row_channels=m.lane_row_channels))
+
+
+def _calibration_images(samples: list, count: int = 32) -> Any:
+    """uint8 RGB (count, 3, H, W): training frames spread evenly over ``samples`` (all letterboxed alike)."""
+    import numpy as np
+    import torch
+
+    picks = [samples[i] for i in np.linspace(0, len(samples) - 1, min(count, len(samples))).astype(int)]
+    return torch.from_numpy(np.stack([s.image_bgr[:, :, ::-1] for s in picks])).permute(0, 3, 1, 2).contiguous()
 
 
 def _coarse_groups(samples: list, seg_classes: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
@@ -186,7 +196,15 @@ def main(args: argparse.Namespace) -> int:
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     torch.manual_seed(cfg.seed)
     model = MultiTaskNet(cfg.model)
-    if init is not None:
+    if init is not None and cfg.init_grow:
+        try:
+            model.load_state_dict(grow_state_dict(init.model, model, _calibration_images(samples)))
+        except ValueError as e:
+            print(f"error: cannot grow init_weights {cfg.init_weights} into the configured model: {e}", file=sys.stderr)
+            return 2
+        print(f"grown from {cfg.init_weights} (sha256 {init.sha256[:12]}): the same outputs at the start",
+              file=sys.stderr)
+    elif init is not None:
         try:
             new_parts = load_init_state(model, init.model.state_dict())
         except RuntimeError as e:

@@ -47,6 +47,8 @@ class TrainConfig:
     ema_decay: float = 0.0                       # EMA of weights (e.g. 0.999), validated and shipped; 0 = off
     seed: int = 0                                # seeds model init, shuffling and augmentation
     init_weights: str = ""                       # start from this checkpoint's weights (fine-tuning); "" = random
+    init_grow: bool = False                      # init_weights are a smaller size of the same parts (e.g. lite for
+    #   base): widen and deepen them so the network starts as that function (perception/training/grow.py)
     device: str = "cpu"                          # cpu, cuda, cuda:N
     workers: int = 1                             # DataLoader worker processes (0 = in the main process)
     amp: str = "none"                            # none | bf16: bfloat16 autocast of the forward pass (GPU)
@@ -85,6 +87,8 @@ class TrainConfig:
         cp = self.copy_paste
         if not 0.0 <= cp.p <= 1.0 or cp.max_instances < 1 or cp.max_upscale <= 0:
             raise ConfigError("copy_paste needs 0 <= p <= 1, max_instances >= 1 and max_upscale > 0")
+        if self.init_grow and not self.init_weights:
+            raise ConfigError("init_grow needs init_weights (the smaller network to grow from)")
         if self.epochs <= 0 or self.batch_size <= 0:
             raise ConfigError("epochs and batch_size must be positive")
 
