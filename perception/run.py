@@ -6,7 +6,8 @@
 
 PATH (``--video`` is the older name of ``--source``): a video, one image, an image folder (``--recursive``
 for its sub-folders), a quoted glob of images, an MCAP file, a ROS 1 ``.bag`` or a ROS 2 bag folder.
-Writes ``annotated.mp4``, ``frames.jsonl``, ``summary.json`` and ``report.html`` into DIR (default ``runs/<input stem>``),
+Writes ``annotated.mp4`` (for stills: ``annotated/NAME.jpg``, each still on its own unless ``--sequence``),
+``frames.jsonl``, ``summary.json`` and ``report.html`` into DIR (default ``runs/<input stem>``),
 and with ``--mcap-out`` an MCAP file for Foxglove Studio; ``DIR/.lock`` keeps a second run out of DIR while this
 one runs. ``--resume`` continues an interrupted run in DIR (same input, checked). Exit codes: 0 success (damaged
 input included, with a warning), 2 bad input or DIR in use (one line on stderr), 130 interrupted (outputs still
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -75,7 +77,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
     # Every number is checked by its type (finite, in range) while parsing: before any output exists.
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N input frames")
-    p.add_argument("--no-video", action="store_true", help="skip annotated.mp4 (faster)")
+    p.add_argument("--no-video", action="store_true",
+                   help="skip annotated.mp4, or for stills the annotated/ pictures (faster)")
+    p.add_argument("--sequence", action="store_true",
+                   help="stills are frames of one drive, in file-name order: track objects and lanes across them "
+                        "and write annotated.mp4 (default: each still on its own, pictures in annotated/)")
     p.add_argument("--no-report", action="store_true",
                    help="skip report.html (plots over time, thumbnails, settings; python -m perception.report DIR "
                         "builds it later)")
@@ -170,6 +176,9 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path,
         # a fresh run replaces frames.jsonl and summary.json: the video and MCAP parts an earlier, resumed run
         # left here would describe other results
         stale = list(out_dir.glob("annotated.part*.mp4"))
+        pictures = out_dir / "annotated"
+        if pictures.is_dir() and _summary_names(out_dir, pictures):  # an earlier run's annotated stills
+            stale.append(pictures)
         if mcap is not None:
             stale += list(mcap.parent.glob(f"{mcap.stem}.part*{mcap.suffix}"))
         return None, "annotated.mp4", mcap, stale
@@ -189,11 +198,23 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path,
     return state, video_name, (next_part_path(mcap) if mcap is not None else None), []
 
 
+def _summary_names(out_dir: Path, pictures: Path) -> bool:
+    """Whether ``out_dir``'s summary.json names ``pictures`` as the annotated stills of the run that wrote it."""
+    try:
+        outputs = json.loads((out_dir / "summary.json").read_text()).get("outputs") or {}
+        return Path(outputs.get("annotated_images") or "").resolve() == pictures.resolve()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _remove_stale(out_dir: Path, stale: list[Path]) -> None:
     """Remove what an earlier run left that this fresh run replaces: only once everything is loaded, so that a
     start that fails leaves an existing folder as it was."""
     for path in stale:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
     remove_leftover_segments(out_dir)  # video segments a killed run left
 
 
@@ -615,13 +636,16 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
                                     image_size_wh=list(camera.image_size_wh), intrinsics_scaled=camera_note is not None)
         if camera_note:
             extra["calibration"]["note"] = "; ".join(filter(None, [extra["calibration"].get("note"), camera_note]))
-    outputs = PipelineOutputs(out_dir, write_video=not args.no_video, video_name=video_name, mcap=mcap_out)
+    stills = source.info.kind == "images" and not args.sequence  # unrelated stills: each frame on its own
+    extra["input_frames"] = "independent stills" if stills else "sequence"
+    outputs = PipelineOutputs(out_dir, write_video=not args.no_video and not stills, video_name=video_name,
+                              mcap=mcap_out, annotated_images=stills and not args.no_video)
     config = PipelineConfig(outputs, weights_info=weights_info, extra_summary=extra, threads=args.threads or machine_threads(),
                             max_frames=args.max_frames, progress=not args.no_progress, resume=resume,
                             input_identity=identity, started_at=started_at, stride=args.stride,
                             start_s=args.start, end_s=args.end)
     processor = FrameProcessor(runner, pre, post, lanes=lanes, enrich=stages,
-                               weights_warning="UNTRAINED WEIGHTS" if warning else None)
+                               weights_warning="UNTRAINED WEIGHTS" if warning else None, independent_frames=stills)
     sinks = open_sinks(outputs, source.info.fps / args.stride, size_wh,
                        mcap_metadata={"input": source.info.path, "output_dir": str(out_dir)})
     undo.report = report = RunReport()

@@ -21,5 +21,11 @@ class FrameStages:
         for _, stage in self.stages:
             stage(result)
 
+    def reset(self) -> None:
+        """Forget earlier frames: ``reset()`` of every stage that keeps state from frame to frame."""
+        for _, stage in self.stages:
+            if hasattr(stage, "reset"):
+                stage.reset()
+
     def summary(self) -> dict[str, Any]:
         return {name: stage.summary() for name, stage in self.stages if hasattr(stage, "summary")}

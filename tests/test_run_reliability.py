@@ -327,7 +327,7 @@ def test_a_fresh_run_removes_video_parts_an_earlier_resumed_run_left(tmp_path):
     (out / "annotated.part2.mp4").write_bytes(b"from an earlier, resumed run")
     (out / "results.part2.mcap").write_bytes(b"from an earlier, resumed run")
     (out / "notes.txt").write_text("the user's own file")
-    proc = run_cli("perception.run", "--source", str(need(KITTI_IMAGES)), "--output", str(out),
+    proc = run_cli("perception.run", "--source", str(need(KITTI_IMAGES)), "--output", str(out), "--sequence",
                    "--max-frames", "1", "--no-progress", "--planner", "off", "--lanes", "off")
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in out.iterdir())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,16 @@ class LaneStage:
         self.frames_skipped = 0  # frames of another size than the camera's (left without lanes)
         self.frames_both_ego = 0
         self.time_ms = 0.0
+
+    def reset(self) -> None:
+        """Forget every earlier frame: the next frame is read on its own (unrelated stills), and a line seen once
+        is reported at once. Track ids go on from where they were; the counts in ``summary()`` go on too."""
+        changes = self.tracker.lane_changes
+        self.tracker = LaneTracker(replace(self.config.tracker, confirm_hits=1), next_id=self.tracker.next_id)
+        self.tracker.lane_changes = changes
+        self.ego = EgoEstimator(self.lane_cam.geometry, self.config.ego)
+        self._prior_model = None
+        self._since_full = 0
 
     def __call__(self, result: FrameResult, image_bgr: np.ndarray | None = None) -> None:
         """Replace ``result.lanes`` with the tracked lines and set ``result.ego`` (see the module docstring)."""

@@ -14,16 +14,26 @@ from perception.sinks.resume import ResumeState
 @dataclass
 class PipelineOutputs:
     """Where the outputs go. ``video_name``: the annotated video's file name in ``out_dir`` (a resumed
-    run writes ``annotated.part2.mp4``, ...); ``mcap``: the ``--mcap-out`` file, or None."""
+    run writes ``annotated.part2.mp4``, ...); ``mcap``: the ``--mcap-out`` file, or None. ``annotated_images``:
+    for stills, each annotated picture goes to ``annotated/<the still's name>`` instead of a video."""
 
     out_dir: Path
     write_video: bool = True
     video_name: str = "annotated.mp4"
     mcap: Path | None = None
+    annotated_images: bool = False
+
+    def __post_init__(self) -> None:
+        if self.write_video and self.annotated_images:
+            raise ValueError("annotated stills and an annotated video exclude each other")
 
     @property
     def video(self) -> Path:
         return self.out_dir / self.video_name
+
+    @property
+    def images_dir(self) -> Path:
+        return self.out_dir / "annotated"
 
     @property
     def frames(self) -> Path:

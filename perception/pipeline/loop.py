@@ -39,6 +39,8 @@ def _failed_record(item: FailedFrame) -> dict[str, Any]:
            "error": item.reason, "detections": [], "lanes": [], "segmentation": {}, "ego": None, "plan": None}
     if item.log_time_ns is not None:
         rec["log_time_ns"] = int(item.log_time_ns)
+    if item.name is not None:
+        rec["image"] = item.name
     return rec
 
 
@@ -198,8 +200,8 @@ def run_pipeline(source: FrameSource, processor: FrameProcessor, sinks: list[Sin
         for sink in [jsonl, *sinks]:
             try:  # each sink is closed even when another cannot be (no room for its index)
                 sink.close()
-                if sink is not jsonl and resume is not None and sink.frames_written == 0:
-                    sink.path.unlink(missing_ok=True)  # a resumed run with nothing left to do adds no empty part
+                if sink is not jsonl and resume is not None and sink.frames_written == 0 and sink.path.is_file():
+                    sink.path.unlink()  # a resumed run with nothing left to do adds no empty part
             except OSError as e:
                 errors.append(os_error_text(e))
         if threads_done:
@@ -235,6 +237,8 @@ def _frame_output(work: Work, size_wh: tuple[int, int], draw: bool, weights_warn
         record["warning"] = item.warning
     if item.log_time_ns is not None:
         record["log_time_ns"] = int(item.log_time_ns)
+    if item.name is not None:
+        record["image"] = item.name
     hud = f"frame {item.index}  plan: {plan_text(result)}"
     if weights_warning:
         hud += f"  [{weights_warning}]"

@@ -81,14 +81,17 @@ class FrameProcessor:
     replaces ``result.lanes`` with tracked lane lines and sets ``result.ego``. ``enrich`` (optional) then adds
     distances, tracks, plan, ... Either may have ``summary()``: the ``lanes`` block, and blocks of their own, of
     summary.json. ``weights_warning``: shown on every drawn frame (untrained weights). ``fps``: the frame rate
-    the HUD shows (set by the loop as frames are written).
+    the HUD shows (set by the loop as frames are written). ``independent_frames``: every frame stands alone
+    (unrelated stills): ``lanes`` and ``enrich`` are ``reset()`` before each, so nothing is tracked across frames.
     """
 
     def __init__(self, runner: Any, preprocessor: Preprocessor, postprocessor: Postprocessor, *,
                  lanes: Callable[[FrameResult, np.ndarray], None] | None = None,
-                 enrich: Callable[[FrameResult], None] | None = None, weights_warning: str | None = None):
+                 enrich: Callable[[FrameResult], None] | None = None, weights_warning: str | None = None,
+                 independent_frames: bool = False):
         self.runner, self.preprocessor, self.postprocessor = runner, preprocessor, postprocessor
         self.lanes, self.enrich, self.weights_warning = lanes, enrich, weights_warning
+        self.independent_frames = independent_frames
         seg_classes = postprocessor.model_config.seg_classes
         self.road_class = seg_classes.index("road") if "road" in seg_classes else None
         self.fps = 0.0
@@ -121,6 +124,10 @@ class FrameProcessor:
     def track(self, work: Work) -> Work:
         if work.failed:
             return work
+        if self.independent_frames:
+            for stage in (self.lanes, self.enrich):
+                if hasattr(stage, "reset"):
+                    stage.reset()
         if self.lanes is not None:
             with _Timed(work, "lanes"):
                 self.lanes(work.result, work.item.image_bgr)
@@ -134,7 +141,8 @@ class FrameProcessor:
             return work
         item, result = work.item, work.result
         with _Timed(work, "draw"):
-            hud = [f"frame {item.index}  t={item.timestamp_s:.2f}s  {self.fps:.1f} FPS",
+            when = "" if self.independent_frames else f"  t={item.timestamp_s:.2f}s  {self.fps:.1f} FPS"
+            hud = [f"frame {item.index}{when}",
                    f"objects {len(result.detections)}  lanes {len(result.lanes)}",
                    "plan: " + plan_text(result)] + lane_hud_lines(result.ego)
             work.annotated_bgr = draw_result(item.image_bgr, result, road_class=self.road_class, hud_lines=hud,

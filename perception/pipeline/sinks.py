@@ -1,8 +1,8 @@
 """The loop's outputs besides frames.jsonl and summary.json: any object with the ``Sink`` shape.
 
 The loop writes frames.jsonl itself (it is the run's ledger: counts and ``--resume`` read it) and then hands each
-frame, in order, to every sink as a ``FrameOutput``. ``open_sinks`` makes the two that ``perception.run`` offers:
-the annotated video and the ``--mcap-out`` file.
+frame, in order, to every sink as a ``FrameOutput``. ``open_sinks`` makes those that ``perception.run`` offers:
+the annotated video (or, for stills, annotated pictures) and the ``--mcap-out`` file.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from perception.pipeline.config import PipelineOutputs
@@ -89,14 +90,46 @@ class McapOutput:
         self._mcap.close()
 
 
+class ImagesOutput:
+    """Annotated stills: each still's drawn picture as ``folder/<its name>`` (the record's ``image``; the still's
+    own size and format). A still that could not be decoded gets no picture (frames.jsonl lists it as failed)."""
+
+    wants_annotated = True
+
+    def __init__(self, folder: Path):
+        self.path = folder
+        self.frames_written = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, out: FrameOutput) -> None:
+        name = out.record.get("image")
+        if out.result is None or out.annotated_bgr is None or not name:
+            return
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(target.suffix, out.annotated_bgr)
+        if not ok:
+            raise OSError(f"cannot encode the annotated picture {name}")
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(data.tobytes())
+        tmp.replace(target)  # a killed run leaves whole pictures only
+        self.frames_written += 1
+
+    def close(self) -> None:
+        pass
+
+
 def open_sinks(outputs: PipelineOutputs, fps: float, size_wh: tuple[int, int],
                mcap_metadata: dict[str, str] | None = None) -> list[Sink]:
-    """The video (when ``outputs.write_video``) and the MCAP file (when ``outputs.mcap``), opened; if one cannot
-    be opened, those already open are closed before the error goes on."""
+    """The video (when ``outputs.write_video``), the annotated stills (when ``outputs.annotated_images``) and the MCAP
+    file (when ``outputs.mcap``), opened; if one cannot be opened, those already open are closed before the error
+    goes on."""
     sinks: list[Sink] = []
     try:
         if outputs.write_video:
             sinks.append(VideoOutput(outputs.video, fps, size_wh))
+        if outputs.annotated_images:
+            sinks.append(ImagesOutput(outputs.images_dir))
         if outputs.mcap is not None:
             sinks.append(McapOutput(outputs.mcap, mcap_metadata))
     except BaseException:

@@ -167,10 +167,15 @@ def _source_frames(summary: dict[str, Any], wanted: set[int]) -> dict[int, np.nd
 
 
 def _thumbnail_images(data: RunData, wanted: set[int]) -> tuple[dict[int, np.ndarray], str]:
-    """Images for ``wanted`` frames and where they came from: the annotated video of a run in one part (its
-    frame i is input frame i), else the input."""
+    """Images for ``wanted`` frames and where they came from: the annotated stills (``annotated/<image>``), the
+    annotated video of a run in one part (its frame i is input frame i), else the input."""
     if not wanted:
         return {}, ""
+    stills = {r["frame"]: data.run_dir / "annotated" / r["image"] for r in data.records
+              if r["frame"] in wanted and isinstance(r.get("image"), str)}
+    images = {i: img for i, p in stills.items() if p.is_file() and (img := cv2.imread(str(p))) is not None}
+    if images:
+        return images, "annotated/"
     video = data.run_dir / "annotated.mp4"
     if video.is_file() and "parts" not in data.summary:
         images = _video_frames(video, wanted)
@@ -281,11 +286,14 @@ def build_report(data: RunData) -> str:
         if r["frame"] not in images:
             continue
         n_det, veto = len(r.get("detections") or []), _vetoed(r)
-        caption = f"frame {r['frame']} · t={r.get('timestamp_s', 0):.2f} s · {n_det} detections" + \
+        where = r["image"] if isinstance(r.get("image"), str) else f"t={r.get('timestamp_s', 0):.2f} s"
+        caption = f"frame {r['frame']} · {where} · {n_det} detections" + \
                   (f" · VETO ({r['plan'].get('reason')})" if veto else "")
         img = f'<img src="{_jpeg_data_uri(images[r["frame"]])}" alt="frame {r["frame"]}">'
         if origin == "annotated.mp4" and isinstance(r.get("timestamp_s"), (int, float)):
             img = f'<a href="annotated.mp4#t={r["timestamp_s"]:.3f}">{img}</a>'
+        elif origin == "annotated/":
+            img = f'<a href="annotated/{_esc(r["image"])}">{img}</a>'
         thumbs.append(f'<figure id="frame-{r["frame"]}">{img}<figcaption>{_esc(caption)}</figcaption></figure>')
     thumbnails_html = (f'<div class="thumbs">{"".join(thumbs)}</div>' + _note(f"from {origin}")) if thumbs else \
         _note("no frames to show (no annotated video, and the input is not readable)")

@@ -42,6 +42,7 @@ class Frame:
             (nanoseconds, the log's own epoch, usually Unix time); None for videos and image folders.
         warning: set when the frame was decoded but the decoder reported errors in it (the image may show
             damage); None otherwise. The pipeline writes such frames with ``status: "damaged"``.
+        name: for stills, the file's path below the stills' common folder (``a/x.png``); None otherwise.
     """
 
     index: int
@@ -50,6 +51,7 @@ class Frame:
     source: SourceInfo
     log_time_ns: int | None = None
     warning: str | None = None
+    name: str | None = None
 
     @property
     def size_wh(self) -> tuple[int, int]:
@@ -64,3 +66,4 @@ class FailedFrame:
     timestamp_s: float
     reason: str
     log_time_ns: int | None = None
+    name: str | None = None  # for stills, as ``Frame.name``

@@ -16,7 +16,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 class ImageListSource:
     """Still images in a given order: a folder's images, a glob's matches or one image.
 
-    Stills carry no clock, so ``timestamp_s = index / fps`` with an assumed ``fps`` (default 10, set by
+    Each frame carries its file's ``name`` (``still_names``). Stills carry no clock, so ``timestamp_s = index / fps`` with an assumed ``fps`` (default 10, set by
     ``--fps``); ``SourceInfo.extra["fps_assumed"]`` says so. A file that fails to decode becomes a
     ``FailedFrame``. ``SourceInfo`` has the first decodable image's size.
     """
@@ -25,6 +25,7 @@ class ImageListSource:
         self.files = list(files)
         if not self.files:
             raise UserInputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {label}")
+        self.names = still_names(self.files)
         if fps <= 0:
             raise UserInputError(f"--fps must be positive, got {fps}")
         first = None
@@ -46,12 +47,25 @@ class ImageListSource:
             image = cv2.imread(str(self.files[index]), cv2.IMREAD_COLOR)
             t = index / fps
             if image is None:
-                yield FailedFrame(index=index, timestamp_s=t, reason=f"cannot decode {self.files[index].name}")
+                yield FailedFrame(index=index, timestamp_s=t, reason=f"cannot decode {self.files[index].name}",
+                                  name=self.names[index])
             else:
-                yield Frame(index=index, timestamp_s=t, image_bgr=image, source=self.info)
+                yield Frame(index=index, timestamp_s=t, image_bgr=image, source=self.info, name=self.names[index])
 
     def close(self) -> None:
         pass
+
+
+def still_names(files: list[Path]) -> tuple[str, ...]:
+    """Each still's path below the stills' common folder, POSIX style (``a/x.png``): unique, and the name its
+    frames.jsonl record and its annotated picture (``annotated/a/x.png``) carry."""
+    import os
+
+    if not files:
+        return ()
+    resolved = [Path(f).resolve() for f in files]
+    root = Path(os.path.commonpath([str(f.parent) for f in resolved]))
+    return tuple(f.relative_to(root).as_posix() for f in resolved)
 
 
 def is_image_file(path: Path) -> bool:

@@ -46,6 +46,10 @@ class TrackingStage:
         # where the mounting for ground positions came from (summary.json): camera_file, default_mounting, none
         self.ground_source = ground_source or ("camera_file" if ground_camera is not None else "none")
 
+    def reset(self) -> None:
+        """Forget every track (the next frame is unrelated to this one); ids go on from where they were."""
+        self.tracker = ByteTracker(self.config, first_id=self.tracker.next_id)
+
     @property
     def decode_threshold(self) -> float:
         """The score the postprocessor must decode down to."""
