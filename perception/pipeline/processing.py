@@ -23,6 +23,8 @@ from perception.results import FrameResult
 from perception.sinks import draw_result
 from perception.sources import FailedFrame, Frame
 
+SEG_STRIDE_PX = 4  # the segmentation head's output stride, in network pixels
+
 
 @dataclass
 class Work:
@@ -145,8 +147,9 @@ class FrameProcessor:
             hud = [f"frame {item.index}{when}",
                    f"objects {len(result.detections)}  lanes {len(result.lanes)}",
                    "plan: " + plan_text(result)] + lane_hud_lines(result.ego)
+            cell_px = SEG_STRIDE_PX / min(work.params.sx, work.params.sy) if work.params is not None else 0.0
             work.annotated_bgr = draw_result(item.image_bgr, result, road_class=self.road_class, hud_lines=hud,
-                                             warning=self.weights_warning)
+                                             warning=self.weights_warning, mask_cell_px=cell_px)
         return work
 
     def summary(self) -> dict[str, Any]:
