@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perception.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser, parse_imgsz
 from perception.errors import ConfigError, UserInputError
 from perception.lanes import DEFAULT_LANE_SOURCE
 
@@ -52,6 +52,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--lanes", choices=LANE_SOURCES, default=DEFAULT_LANE_SOURCE,
                    help=f"lane source to score (default {DEFAULT_LANE_SOURCE}, as perception.run): classical, auto "
                         "(the network's row-anchor head when present, else its lane-mask head), rows, mask")
+    p.add_argument("--imgsz", type=parse_imgsz, default=None, metavar="HxW",
+                   help="network input size, multiples of 32 (default: the weights' own, 384x640 for lite); the "
+                        "network is fully convolutional, so a larger input shows small objects larger")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -105,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     from datasets import open_dataset
     from perception.backends.torch_runner import TorchRunner
     from perception.evaluation import evaluate_reader
-    from perception.model import default_weights, load_checkpoint, published_weights
+    from perception.model import default_weights, load_checkpoint, published_weights, with_input_size
     from perception.sinks.files import write_json_atomic
     from perception.training.data import parse_data_spec
 
@@ -137,14 +140,19 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"cannot open {args.data} split {args.split!r}: {e}") from None
         if args.lanes == "rows" and not loaded.model.config.lane_rows:
             raise UserInputError(f"--lanes rows: the weights {loaded.path} have no row-anchor lane head")
+        try:
+            config = with_input_size(loaded.model.config, args.imgsz)
+        except ValueError as e:
+            raise UserInputError(f"--imgsz: {e}") from None
         runner = TorchRunner(loaded.model, device=args.device)
         tasks = ("det", "seg", "lane")
-        results = evaluate_reader(runner, loaded.model.config, reader, tasks=tasks, progress=not args.no_progress,
+        results = evaluate_reader(runner, config, reader, tasks=tasks, progress=not args.no_progress,
                                   limit=args.limit, score_threshold=threshold, lane_source=args.lanes)
     except UserInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    results = {"weights": loaded.path, "weights_sha256": loaded.sha256, "data": args.data, "split": args.split,
+    results = {"weights": loaded.path, "weights_sha256": loaded.sha256, "input_size_wh": list(config.input_size_wh),
+               "data": args.data, "split": args.split,
                "frames": len(reader) if args.limit is None else min(args.limit, len(reader)), **results}
     print(format_table(results))
     out = Path(args.output) if args.output else Path("runs") / "eval" / f"{kind}_{args.split}.json"

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from perception.cli import OneLineArgumentParser, float_in_range, positive_int
+from perception.cli import OneLineArgumentParser, float_in_range, parse_imgsz, positive_int
 from perception.errors import ConfigError, UserInputError, clean_message, os_error_text
 from perception.lanes import DEFAULT_LANE_SOURCE
 from perception.report import write_report
@@ -64,6 +64,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "only for an engine you know the origin of")
     p.add_argument("--model", metavar="SIZE", default=None,
                    help="lite or base: the published weights of this model size instead of the default (lite)")
+    p.add_argument("--imgsz", type=parse_imgsz, default=None, metavar="HxW",
+                   help="network input size, multiples of 32 (default: the weights' own, 384x640 for lite): larger "
+                        "shows small objects larger and costs about (H*W)/(384*640) times the inference time")
     p.add_argument("--camera", metavar="FILE", default=None,
                    help="camera file (OpenCV YAML, ROS camera_info YAML): undistortion and distances")
     p.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "tensorrt"), default="auto",
@@ -219,6 +222,27 @@ def _remove_stale(out_dir: Path, stale: list[Path]) -> None:
 
 
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
+    """Return (model, weights_info for summary.json, warning or None), the model at the ``--imgsz`` input size."""
+    from perception.model import with_input_size
+
+    model, info, warning = _load_weights(args)
+    size_wh = args.imgsz
+    if size_wh is None or tuple(size_wh) == tuple(model.config.input_size_wh):
+        return model, info, warning
+    from perception.backends.metadata import DeployArtifact
+
+    if isinstance(model, DeployArtifact):
+        w, h = model.config.input_size_wh
+        raise UserInputError(f"--imgsz: {model.path} is an exported graph for {h}x{w} input; export it again "
+                             f"with deploy.export --imgsz {size_wh[1]}x{size_wh[0]}")
+    try:
+        model.config = with_input_size(model.config, size_wh)
+    except ValueError as e:
+        raise UserInputError(f"--imgsz: {e}") from None
+    return model, info, warning
+
+
+def _load_weights(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None)."""
     from perception.backends.metadata import UntrustedEngine, is_artifact_path, read_artifact, verify_engine
     from perception.model import build_multitask_lite, default_weights, load_checkpoint, published_weights
@@ -598,7 +622,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     identity = {"path": source.info.path, "live": True} if live else input_identity(args.video, exclude=out_dir)
     resume, video_name, mcap_out, stale = _resume_setup(args, out_dir, identity)
     undo.watch(mcap_out)
-    model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine)
+    model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine, args.imgsz)
     model, weights_info, warning = _cached(models, "model", model_key, lambda: _load_model(args))
     policy = _load_policy(args)
     lanes = _make_lane_stage(args, camera, source, first_track_id=resume.next_lane_id if resume is not None else 0)

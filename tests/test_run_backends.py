@@ -45,3 +45,19 @@ def test_onnxruntime_and_torch_agree_on_detections(tmp_path):
     summary = json.loads((tmp_path / "onnxruntime" / "summary.json").read_text())
     assert summary["backend"]["name"] == "onnxruntime"
     assert np.isfinite(summary["fps"])
+
+
+def test_imgsz_runs_the_network_at_another_input_size(tmp_path):
+    clip = need(CLIP)
+    out = tmp_path / "big"
+    proc = run_cli("perception.run", "--source", str(clip), "--imgsz", "448x768", "--output", str(out),
+                   "--max-frames", "3", "--lanes", "off", "--planner", "off", "--no-video", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"]["input_size_wh"] == [768, 448]
+    assert "768x448" in summary["backend"]["onnx_graph"]["path"]  # its own cache entry
+    assert all(d["box_xyxy"][2] <= 960 for dets in _detections(out) for d in dets)  # boxes in the clip's pixels
+    graph = summary["backend"]["onnx_graph"]["path"]
+    proc = run_cli("perception.run", "--source", str(clip), "--weights", graph, "--imgsz", "384x640",
+                   "--output", str(tmp_path / "x"), "--max-frames", "1", "--no-progress")
+    assert proc.returncode == 2 and "export it again" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

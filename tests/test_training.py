@@ -91,6 +91,18 @@ def test_evaluate_bad_kind_is_one_line_error(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_evaluate_runs_the_weights_at_another_input_size(tmp_path):
+    data = need(SHARED_DATA / "kitti_object_65frames")
+    out = tmp_path / "e.json"
+    proc = run_cli("perception.evaluate", "--data", f"kitti:{data}", "--split", "val", "--limit", "2",
+                   "--imgsz", "256x832", "--no-progress", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["input_size_wh"] == [832, 256] and result["detection"]["images"] == 2
+    bad = run_cli("perception.evaluate", "--data", f"kitti:{data}", "--imgsz", "250x640")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "multiples of 32" in bad.stderr
+
+
 def test_log_inverse_class_weights_by_hand():
     from perception.training.losses import log_inverse_class_weights
 

@@ -78,3 +78,12 @@ def size_of(config: ModelConfig) -> str | None:
         if all(getattr(config, k) == getattr(ref, k) for k in shape_fields):
             return name
     return None
+
+
+def with_input_size(config: ModelConfig, size_wh: tuple[int, int] | None) -> ModelConfig:
+    """``config`` at another network input size (``--imgsz``; None keeps its own). The network is fully
+    convolutional, so the same weights run at any size that is a multiple of 32; ValueError (one line) when the
+    row-anchor lane head's rows do not fit the new height."""
+    if size_wh is None or tuple(size_wh) == tuple(config.input_size_wh):
+        return config
+    return replace(config, input_size_wh=(int(size_wh[0]), int(size_wh[1])))
