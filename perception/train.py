@@ -158,6 +158,10 @@ def main(args: argparse.Namespace) -> int:
             raise UserInputError(f"device {cfg.device} requested but CUDA is not available")
         # fine-tuning start point: read (hash-checked, weights_only) before the slow data loading
         init = load_checkpoint(cfg.init_weights) if cfg.init_weights and state is None else None
+        teacher = load_checkpoint(cfg.teacher_weights).model if cfg.teacher_weights else None
+        if teacher is not None and (teacher.config.det_classes, teacher.config.seg_classes) != (
+                cfg.model.det_classes, cfg.model.seg_classes):
+            raise ConfigError(f"teacher_weights {cfg.teacher_weights} have other classes than the model trained")
         _seed_everything(cfg.seed)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -216,6 +220,10 @@ def main(args: argparse.Namespace) -> int:
             n = sum(t.numel() for t in getattr(model, part).state_dict().values())
             print(f"init_weights have no {part}: its {n} values start from random init; every other tensor was "
                   f"loaded", file=sys.stderr)
+    if teacher is not None:
+        teacher = teacher.to(cfg.device).eval().requires_grad_(False)
+        print(f"distilling from {cfg.teacher_weights} ({sum(p.numel() for p in teacher.parameters())} parameters), "
+              f"kd_weight {cfg.kd_weight}", file=sys.stderr)
     trainable = freeze_all_but(model, cfg.train_only)
     if cfg.train_only:
         frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -276,7 +284,8 @@ def main(args: argparse.Namespace) -> int:
                                                  pin_memory=cfg.device.startswith("cuda"))
             losses = train_one_epoch(step_model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,
                                      max_steps=steps_per_epoch, progress=not args.no_progress, ema=ema,
-                                     amp=cfg.amp, channels_last=cfg.channels_last, train_only=cfg.train_only)
+                                     amp=cfg.amp, channels_last=cfg.channels_last, train_only=cfg.train_only,
+                                     teacher=teacher, kd_weight=cfg.kd_weight, kd_temperature=cfg.kd_temperature)
             shipped = ema.module if ema is not None else model  # the weights validated and saved
             row: dict[str, Any] = {"epoch": epoch, **{f"loss_{k}": round(v, 5) for k, v in losses.items()}}
             metrics = None

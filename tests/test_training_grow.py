@@ -84,3 +84,49 @@ def test_init_grow_needs_init_weights():
         load_train_config(None, {"init_grow": True})
     cfg = load_train_config(REPO / "perception" / "training" / "base_grow_cpu.yaml")
     assert cfg.init_grow and load_checkpoint(cfg.init_weights).model.config.stage_channels == (32, 64, 128, 192)
+
+
+def test_distillation_pulls_the_student_towards_the_teacher():
+    from perception.training.distill import distillation_loss
+
+    teacher = _randomised_lite(seed=5)
+    student = build_model("lite", seed=6).train()
+    images = torch.randint(0, 256, (2, 3, 128, 192), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        taught = teacher(images)
+    same = distillation_loss(taught, taught)
+    assert float(same["kd_seg"]) == pytest.approx(0.0, abs=1e-5)       # KL of a distribution with itself
+    optimizer = torch.optim.Adam(student.parameters(), lr=1e-3)
+    first = None
+    for _ in range(15):
+        kd = distillation_loss(student(images), taught)
+        first = first if first is not None else float(kd["kd_total"])
+        optimizer.zero_grad()
+        kd["kd_total"].backward()
+        optimizer.step()
+    assert float(distillation_loss(student(images), taught)["kd_total"]) < 0.8 * first
+
+
+def test_a_teacher_with_other_classes_is_refused(tmp_path):
+    from conftest import run_cli
+
+    cfg = tmp_path / "kd.yaml"
+    cfg.write_text(f"teacher_weights: {SHIPPED_LITE}\nmodel:\n  det_classes: [car]\n")
+    proc = run_cli("perception.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "other classes" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_training_with_a_teacher_logs_the_distillation_terms(tmp_path):
+    import csv
+
+    from conftest import SHARED_DATA, run_cli
+
+    apollo = need(SHARED_DATA / "apollo_2d_obstacle_dotah88")
+    cfg = tmp_path / "kd.yaml"
+    cfg.write_text(f"train_data: ['apollo:{apollo}']\ntrain_repeats: [1]\nval_data: []\nepochs: 1\nbatch_size: 2\n"
+                   f"crop_wh: [128, 128]\nmax_steps_per_epoch: 2\nworkers: 0\nteacher_weights: {SHIPPED_LITE}\n")
+    proc = run_cli("perception.train", "--config", str(cfg), "--output", str(tmp_path / "r"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "distilling from" in proc.stderr
+    row = next(csv.DictReader(open(tmp_path / "r" / "history.csv")))
+    assert float(row["loss_kd_total"]) > 0 and float(row["loss_total"]) > float(row["loss_kd_total"])

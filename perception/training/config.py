@@ -44,6 +44,10 @@ class TrainConfig:
     train_only: tuple[str, ...] = ()             # parts that learn (of TRAINABLE_PARTS: backbone, neck, det_head,
     #   seg_head, lane_head, lane_row_head); the rest stay frozen, in eval mode (perception/training/freeze.py);
     #   empty = the whole network
+    teacher_weights: str = ""                    # distil from this checkpoint (a larger network with the same
+    #   classes): its outputs on each batch are extra targets (perception/training/distill.py); "" = off
+    kd_weight: float = 1.0                       # weight of the distillation terms in the total loss
+    kd_temperature: float = 2.0                  # softmax temperature of the segmentation distillation
     ema_decay: float = 0.0                       # EMA of weights (e.g. 0.999), validated and shipped; 0 = off
     seed: int = 0                                # seeds model init, shuffling and augmentation
     init_weights: str = ""                       # start from this checkpoint's weights (fine-tuning); "" = random
@@ -87,6 +91,8 @@ class TrainConfig:
         cp = self.copy_paste
         if not 0.0 <= cp.p <= 1.0 or cp.max_instances < 1 or cp.max_upscale <= 0:
             raise ConfigError("copy_paste needs 0 <= p <= 1, max_instances >= 1 and max_upscale > 0")
+        if self.kd_weight < 0 or self.kd_temperature <= 0:
+            raise ConfigError("kd_weight must be >= 0 and kd_temperature > 0")
         if self.init_grow and not self.init_weights:
             raise ConfigError("init_grow needs init_weights (the smaller network to grow from)")
         if self.epochs <= 0 or self.batch_size <= 0:

@@ -10,6 +10,7 @@ import torch
 
 from perception.backends.torch_runner import TorchRunner
 from perception.evaluation import evaluate_reader
+from perception.training.distill import distillation_loss
 from perception.training.freeze import heads_to_run, set_train_mode
 from perception.training.losses import LossWeights, multitask_loss
 
@@ -17,8 +18,13 @@ from perception.training.losses import LossWeights, multitask_loss
 def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
                     device: str, weights: LossWeights, *, epoch: int, max_steps: int = 0,
                     progress: bool = True, ema: Any = None, amp: str = "none",
-                    channels_last: bool = False, train_only: tuple[str, ...] = ()) -> dict[str, float]:
+                    channels_last: bool = False, train_only: tuple[str, ...] = (),
+                    teacher: torch.nn.Module | None = None, kd_weight: float = 1.0,
+                    kd_temperature: float = 2.0) -> dict[str, float]:
     """One pass over ``loader``; returns the mean of each loss term.
+
+    ``teacher`` (eval mode, no gradients): its outputs on the same batch add ``kd_weight`` x the distillation
+    terms (``perception.training.distill``) to the total.
 
     ``ema`` (ModelEMA) follows every step. ``amp="bf16"`` runs the forward pass under bfloat16 autocast (the
     losses are computed in float32); ``channels_last`` feeds NHWC images. ``train_only``: the parts that learn
@@ -40,6 +46,13 @@ def train_one_epoch(model: torch.nn.Module, loader: Any, optimizer: torch.optim.
             out = model(images) if heads is None else model(images, heads=heads)
         out = {k: v.float() for k, v in out.items()}
         losses = multitask_loss(out, batch, weights)
+        if teacher is not None:
+            with torch.no_grad(), torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
+                                                 enabled=amp == "bf16"):
+                taught = {k: v.float() for k, v in teacher(images).items()}
+            kd = distillation_loss(out, taught, kd_temperature)
+            losses.update(kd)
+            losses["total"] = losses["total"] + kd_weight * kd["kd_total"]
         loss = losses["total"]
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"loss became {float(loss.detach())} at epoch {epoch} step {steps}: "
