@@ -614,6 +614,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     (``time.perf_counter()``). ``camera_file_wh``: the --camera file's own image size when it was scaled."""
     from perception.pipeline import (FrameProcessor, PipelineConfig, PipelineOutputs, RunReport, machine_threads,
                                      open_sinks, run_pipeline)
+    from perception.pipeline.sinks import VideoOutput
     from perception.postprocess import DetectionDecodeConfig, Postprocessor
     from perception.preprocess import Preprocessor
 
@@ -672,6 +673,12 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
                                weights_warning="UNTRAINED WEIGHTS" if warning else None, independent_frames=stills)
     sinks = open_sinks(outputs, source.info.fps / args.stride, size_wh,
                        mcap_metadata={"input": source.info.path, "output_dir": str(out_dir)})
+    for sink in sinks:
+        if isinstance(sink, VideoOutput):
+            extra["annotated_video_codec"] = sink.codec
+            if sink.note:
+                extra["annotated_video_note"] = sink.note
+                print(f"warning: {sink.note}", file=sys.stderr)
     undo.report = report = RunReport()
     run_pipeline(source, processor, sinks, config, report=report)
     status = "interrupted after" if report.interrupted else "processed"

@@ -45,6 +45,7 @@ def test_video_jsonl_and_summary_agree_on_60_frames(clip_run):
     assert len(lines) == 60
     assert summary["frames_read"] == summary["frames_processed"] == 60
     assert summary["frames_failed"] == 0 and summary["interrupted"] is False
+    assert summary["annotated_video_codec"] == "h264" and "annotated_video_note" not in summary
     records = [json.loads(line) for line in lines]
     assert [r["frame"] for r in records] == list(range(60))
     # timestamps follow the clip's 25 fps

@@ -153,3 +153,36 @@ def test_join_writes_64_bit_offsets_when_the_video_is_large(tmp_path, clip_frame
     assert b"co64" in data and b"stco" not in data
     assert all(np.array_equal(a, b) for a, b in zip(decode(tmp_path / "large.mp4"), decode(video)))
     assert len(decode(tmp_path / "large.mp4")) == 20
+
+
+def _codec(path) -> str:
+    import av
+
+    with av.open(str(path)) as container:
+        return container.streams.video[0].codec_context.name
+
+
+def test_the_video_is_h264_that_browsers_play_also_at_odd_sizes(tmp_path, clip_frames):
+    pytest.importorskip("av", reason="PyAV is not installed")
+    video = tmp_path / "annotated.mp4"
+    sink = VideoSink(video, FPS, (1241, 375))  # KITTI-like: odd width and height
+    assert sink.codec == "h264" and sink.note is None
+    for frame in clip_frames[:12]:
+        sink.write(cv2.resize(frame, (1241, 375)))
+    sink.close()
+    joined = decode(video)
+    assert _codec(video) == "h264" and len(joined) == 12
+    assert joined[0].shape[:2] in ((375, 1241), (376, 1242))  # yuv420p: one replicated row/column at most
+
+
+def test_without_pyav_the_video_falls_back_to_mp4v_and_says_so(tmp_path, clip_frames, monkeypatch):
+    import perception.sinks.video as video_module
+
+    monkeypatch.setattr(video_module, "h264_missing", lambda: "PyAV (the 'av' package) is not installed")
+    video = tmp_path / "annotated.mp4"
+    sink = VideoSink(video, FPS, (960, 540))
+    assert sink.codec == "mp4v" and "browsers do not play" in sink.note and "pip install av" in sink.note
+    for frame in clip_frames[:3]:
+        sink.write(frame)
+    sink.close()
+    assert len(decode(video)) == 3 and _codec(video) == "mpeg4"

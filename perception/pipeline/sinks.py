@@ -61,6 +61,15 @@ class VideoOutput:
     def frames_written(self) -> int:
         return self._video.frames_written
 
+    @property
+    def codec(self) -> str:
+        """"h264", or "mp4v" where PyAV or its libx264 is missing (``note`` says which)."""
+        return self._video.codec
+
+    @property
+    def note(self) -> str | None:
+        return self._video.note
+
     def write(self, out: FrameOutput) -> None:
         self._video.write(out.annotated_bgr)
 
