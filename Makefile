@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -c constraints.txt -e '.[onnx,dev,logs,rl,fleet]'
+	$(PY) -m pip install -c constraints.txt -e '.[onnx,dev,logs,rl,fleet,rerun]'
 	touch $@
 
 demo: setup

@@ -109,6 +109,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="camera topic of a driving log (default: the log's only camera topic)")
     p.add_argument("--mcap-out", metavar="FILE", default=None,
                    help="also write an MCAP file (image, Foxglove annotations, per-frame results, plan)")
+    p.add_argument("--rerun-out", metavar="FILE", default=None,
+                   help="also write a Rerun recording (.rrd: image, segmentation, boxes, lanes, plots, plan; "
+                        "open it with 'rerun FILE'); needs the 'rerun' extra")
     p.add_argument("--planner", choices=("on", "off"), default="on",
                    help="behaviour planner on tracked vehicles and lanes (plan in frames.jsonl and the HUD)")
     p.add_argument("--planner-policy", metavar="FILE", default=None,
@@ -208,6 +211,24 @@ def _summary_names(out_dir: Path, pictures: Path) -> bool:
         return Path(outputs.get("annotated_images") or "").resolve() == pictures.resolve()
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _rerun_path(args: argparse.Namespace, resumed: bool) -> tuple[Path | None, list[Path]]:
+    """(where --rerun-out writes this run, earlier parts a fresh run replaces); checked before any output exists.
+    A resumed run writes ``FILE.partN.rrd`` beside an existing FILE, as --mcap-out does."""
+    if not args.rerun_out:
+        return None, []
+    path = Path(args.rerun_out)
+    try:
+        import rerun  # noqa: F401
+    except ImportError:
+        raise UserInputError("--rerun-out needs the 'rerun-sdk' package: pip install 'perception[rerun]' "
+                             "(or pip install rerun-sdk)") from None
+    if path.is_dir() or not path.parent.is_dir():
+        raise UserInputError(f"--rerun-out {path}: not a file in an existing folder")
+    if resumed:
+        return next_part_path(path), []
+    return path, list(path.parent.glob(f"{path.stem}.part*{path.suffix}"))
 
 
 def _remove_stale(out_dir: Path, stale: list[Path]) -> None:
@@ -622,7 +643,10 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     # recorded before the first frame, checked by --resume (which a live source does not have)
     identity = {"path": source.info.path, "live": True} if live else input_identity(args.video, exclude=out_dir)
     resume, video_name, mcap_out, stale = _resume_setup(args, out_dir, identity)
+    rerun_out, stale_rerun = _rerun_path(args, resume is not None)
+    stale += stale_rerun
     undo.watch(mcap_out)
+    undo.watch(rerun_out)
     model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine, args.imgsz)
     model, weights_info, warning = _cached(models, "model", model_key, lambda: _load_model(args))
     policy = _load_policy(args)
@@ -664,7 +688,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     stills = source.info.kind == "images" and not args.sequence  # unrelated stills: each frame on its own
     extra["input_frames"] = "independent stills" if stills else "sequence"
     outputs = PipelineOutputs(out_dir, write_video=not args.no_video and not stills, video_name=video_name,
-                              mcap=mcap_out, annotated_images=stills and not args.no_video)
+                              mcap=mcap_out, annotated_images=stills and not args.no_video, rerun=rerun_out)
     config = PipelineConfig(outputs, weights_info=weights_info, extra_summary=extra, threads=args.threads or machine_threads(),
                             max_frames=args.max_frames, progress=not args.no_progress, resume=resume,
                             input_identity=identity, started_at=started_at, stride=args.stride,
@@ -672,7 +696,8 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     processor = FrameProcessor(runner, pre, post, lanes=lanes, enrich=stages,
                                weights_warning="UNTRAINED WEIGHTS" if warning else None, independent_frames=stills)
     sinks = open_sinks(outputs, source.info.fps / args.stride, size_wh,
-                       mcap_metadata={"input": source.info.path, "output_dir": str(out_dir)})
+                       mcap_metadata={"input": source.info.path, "output_dir": str(out_dir)},
+                       classes=(cfg.seg_classes, cfg.det_classes))
     for sink in sinks:
         if isinstance(sink, VideoOutput):
             extra["annotated_video_codec"] = sink.codec

@@ -11,7 +11,7 @@ from conftest import REPO
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 NOT_PINNED = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")  # TORCH_SPEC decides these
-EXTRAS_INSTALLED = ("onnx", "dev", "logs", "rl", "fleet")  # what the Makefile and README install
+EXTRAS_INSTALLED = ("onnx", "dev", "logs", "rl", "fleet", "rerun")  # what the Makefile and README install
 
 
 def _norm(name: str) -> str:

@@ -14,7 +14,8 @@ from perception.sinks.resume import ResumeState
 @dataclass
 class PipelineOutputs:
     """Where the outputs go. ``video_name``: the annotated video's file name in ``out_dir`` (a resumed
-    run writes ``annotated.part2.mp4``, ...); ``mcap``: the ``--mcap-out`` file, or None. ``annotated_images``:
+    run writes ``annotated.part2.mp4``, ...); ``mcap``: the ``--mcap-out`` file, or None; ``rerun``: the
+    ``--rerun-out`` file, or None. ``annotated_images``:
     for stills, each annotated picture goes to ``annotated/<the still's name>`` instead of a video."""
 
     out_dir: Path
@@ -22,6 +23,7 @@ class PipelineOutputs:
     video_name: str = "annotated.mp4"
     mcap: Path | None = None
     annotated_images: bool = False
+    rerun: Path | None = None
 
     def __post_init__(self) -> None:
         if self.write_video and self.annotated_images:

@@ -148,6 +148,7 @@ def run_pipeline(source: FrameSource, processor: FrameProcessor, sinks: list[Sin
                 t_first = work.t_read
             with timer.stage("write"):
                 out = _frame_output(work, size_wh, draw, processor.weights_warning)
+                out.fps = processor.fps
                 jsonl.write(out.record)
                 # Counted once its record is in frames.jsonl (the run's ledger, which --resume reads): a frame cut
                 # short by Ctrl-C before that is neither read nor processed; one whose video or MCAP write then

@@ -62,11 +62,13 @@ def build_summary(report: RunReport, source: FrameSource, outputs: PipelineOutpu
     processing = report.processing_s + (prev.processing_s if prev else 0.0)
     video = str(outputs.video) if outputs.write_video else None
     mcap = str(outputs.mcap) if outputs.mcap is not None else None
+    rerun = str(outputs.rerun) if outputs.rerun is not None else None
     summary = {
         "version": __version__,
         "input": {"path": info.path, "kind": info.kind, "fps": info.fps, "frame_count_announced": info.frame_count,
                   "width_px": info.width_px, "height_px": info.height_px, **info.extra},
         "outputs": {"annotated_video": video, "frames_jsonl": str(outputs.frames), "mcap": mcap,
+                    **({"rerun": rerun} if rerun else {}),
                     **({"annotated_images": str(outputs.images_dir)} if outputs.annotated_images else {})},
         "state": state,
         "frames_read": report.total_read,

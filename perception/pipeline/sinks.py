@@ -24,7 +24,8 @@ class FrameOutput:
     """One frame as the sinks get it. ``record``: its frames.jsonl record. ``image_bgr``: the input frame
     (H x W x 3 uint8, original pixels), or a placeholder picture for a frame that could not be decoded.
     ``result``: None for such a frame. ``annotated_bgr``: the drawn frame (same size), None when no sink wants
-    one. ``log_time_ns``: the log's own time for driving logs, else ``timestamp_s`` in ns. ``hud``: one line."""
+    one. ``log_time_ns``: the log's own time for driving logs, else ``timestamp_s`` in ns. ``hud``: one line.
+    ``fps``: the job's frames per second so far (smoothed; 0 before the second frame)."""
 
     index: int
     record: dict[str, Any]
@@ -33,6 +34,7 @@ class FrameOutput:
     annotated_bgr: np.ndarray | None
     log_time_ns: int
     hud: str
+    fps: float = 0.0
 
 
 class Sink(Protocol):
@@ -128,10 +130,35 @@ class ImagesOutput:
         pass
 
 
+class RerunOutput:
+    """The ``--rerun-out`` recording (``perception.sinks.rerun_log``)."""
+
+    wants_annotated = False
+
+    def __init__(self, path: Path, seg_classes: tuple[str, ...], det_classes: tuple[str, ...]):
+        from perception.sinks.rerun_log import RerunSink
+
+        self._rerun = RerunSink(path, seg_classes=seg_classes, det_classes=det_classes)
+        self.path = self._rerun.path
+
+    @property
+    def frames_written(self) -> int:
+        return self._rerun.frames_written
+
+    def write(self, out: FrameOutput) -> None:
+        log_time = out.record.get("log_time_ns")
+        self._rerun.write(out.record, out.image_bgr, out.result, log_time, fps=out.fps)
+
+    def close(self) -> None:
+        self._rerun.close()
+
+
 def open_sinks(outputs: PipelineOutputs, fps: float, size_wh: tuple[int, int],
-               mcap_metadata: dict[str, str] | None = None) -> list[Sink]:
+               mcap_metadata: dict[str, str] | None = None,
+               classes: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> list[Sink]:
     """The video (when ``outputs.write_video``), the annotated stills (when ``outputs.annotated_images``) and the MCAP
-    file (when ``outputs.mcap``), opened; if one cannot be opened, those already open are closed before the error
+    file (when ``outputs.mcap``) and the Rerun recording (when ``outputs.rerun``; ``classes``: the segmentation and
+    detection class names), opened; if one cannot be opened, those already open are closed before the error
     goes on."""
     sinks: list[Sink] = []
     try:
@@ -141,6 +168,8 @@ def open_sinks(outputs: PipelineOutputs, fps: float, size_wh: tuple[int, int],
             sinks.append(ImagesOutput(outputs.images_dir))
         if outputs.mcap is not None:
             sinks.append(McapOutput(outputs.mcap, mcap_metadata))
+        if outputs.rerun is not None:
+            sinks.append(RerunOutput(outputs.rerun, *classes))
     except BaseException:
         for sink in sinks:
             sink.close()
