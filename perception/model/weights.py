@@ -50,7 +50,8 @@ class WeightsRecord:
         return WEIGHTS_DIR / self.file_name
 
 
-# Weights shipped with the package, by name (card: docs/models/multitask_lite.md, data, command and metrics).
+# Weights shipped with the package, by name (cards: docs/models/multitask_lite.md and multitask_base.md, with data,
+# command and metrics).
 # Superseded weights are not shipped; they live in perception/training/weights/ as the start points of the
 # fine-tuning configs: multitask_lite_cpu60 (finetune_cpu.yaml), multitask_lite_cpu120 (generalise_cpu.yaml) and
 # multitask_lite_v2 (generalise_v3_cpu.yaml).
@@ -65,10 +66,20 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
                  "kitti_val_car_ap50": 0.5770, "kitti_val_pedestrian_ap50": 0.2570, "kitti_yolo_val_ap50": 0.2146},
         score_threshold=0.45,
     ),
+    "multitask_base_v1": WeightsRecord(
+        name="multitask_base_v1",
+        file_name="multitask_base_v1-f58bc6a6.pt",
+        sha256="f58bc6a6f2bfbeadd3fe4bb746018e3abbfde844e87ea3b4963318c38c0c1a85",
+        size="base",
+        metrics={"camvid_val_miou": 0.5548, "cityscapes_val_miou": 0.5274, "idd_val_coarse_miou": 0.5395,
+                 "apollo_val_ap50": 0.1214, "apollo_val_car_ap50": 0.3625, "kitti_val_ap50": 0.2334,
+                 "kitti_val_car_ap50": 0.5322, "kitti_val_pedestrian_ap50": 0.2574, "kitti_yolo_val_ap50": 0.2662},
+        score_threshold=0.45,
+    ),
 }
 DEFAULT_WEIGHTS_NAME: str | None = "multitask_lite_v3"
 # Published weights per model size (what --model SIZE loads); a size without an entry has no weights yet.
-WEIGHTS_BY_SIZE: dict[str, str] = {"lite": "multitask_lite_v3"}
+WEIGHTS_BY_SIZE: dict[str, str] = {"lite": "multitask_lite_v3", "base": "multitask_base_v1"}
 
 
 @dataclass(frozen=True)
