@@ -100,7 +100,7 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     first = None
     for _ in range(15):
         kd = distillation_loss(student(images), taught)
-        first = first if first is not None else float(kd["kd_total"])
+        first = first if first is not None else float(kd["kd_total"].detach())
         optimizer.zero_grad()
         kd["kd_total"].backward()
         optimizer.step()
