@@ -171,13 +171,11 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path,
     one the earlier run recorded (another file, or the same path changed since). Stale files: what an earlier run
     left that a fresh run replaces (``_remove_stale``, once the start-up has succeeded).
     """
-    mcap = Path(args.mcap_out) if args.mcap_out else None
-    if mcap is not None:
+    if args.mcap_out:
         from perception.sources.logs.errors import require
 
         require("mcap.writer", "--mcap-out")  # fail before any output is written when mcap is missing
-        if mcap.is_dir() or not mcap.parent.is_dir():
-            raise UserInputError(f"--mcap-out {mcap}: not a file in an existing folder")
+    mcap, stale_mcap = _side_file(args.mcap_out, "--mcap-out", args.resume)
     if not args.resume:
         # a fresh run replaces frames.jsonl and summary.json: the video and MCAP parts an earlier, resumed run
         # left here would describe other results
@@ -185,9 +183,7 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path,
         pictures = out_dir / "annotated"
         if pictures.is_dir() and _summary_names(out_dir, pictures):  # an earlier run's annotated stills
             stale.append(pictures)
-        if mcap is not None:
-            stale += list(mcap.parent.glob(f"{mcap.stem}.part*{mcap.suffix}"))
-        return None, "annotated.mp4", mcap, stale
+        return None, "annotated.mp4", mcap, stale + stale_mcap
     state = read_resume_state(out_dir)
     if state.previous_identity is not None:
         mismatch = identity_mismatch(state.previous_identity, identity)
@@ -201,7 +197,7 @@ def _resume_setup(args: argparse.Namespace, out_dir: Path,
         if state.parts and Path(state.parts[-1].get("annotated_video") or "").name == video.name and frames:
             note_joined_video(state.parts[-1], frames)
     video_name = next_part_path(out_dir / "annotated.mp4", always_part=True).name
-    return state, video_name, (next_part_path(mcap) if mcap is not None else None), []
+    return state, video_name, mcap, []
 
 
 def _summary_names(out_dir: Path, pictures: Path) -> bool:
@@ -213,22 +209,29 @@ def _summary_names(out_dir: Path, pictures: Path) -> bool:
         return False
 
 
-def _rerun_path(args: argparse.Namespace, resumed: bool) -> tuple[Path | None, list[Path]]:
-    """(where --rerun-out writes this run, earlier parts a fresh run replaces); checked before any output exists.
-    A resumed run writes ``FILE.partN.rrd`` beside an existing FILE, as --mcap-out does."""
-    if not args.rerun_out:
+def _side_file(value: str | None, flag: str, resumed: bool) -> tuple[Path | None, list[Path]]:
+    """(where a file option such as --mcap-out or --rerun-out writes this run, the parts of it a fresh run
+    replaces); checked before any output exists. A resumed run writes ``FILE.partN.EXT`` beside an existing FILE; a
+    fresh run replaces the ``FILE.partN.EXT`` an earlier resumed run left."""
+    if not value:
         return None, []
-    path = Path(args.rerun_out)
-    try:
-        import rerun  # noqa: F401
-    except ImportError:
-        raise UserInputError("--rerun-out needs the 'rerun-sdk' package: pip install 'perception[rerun]' "
-                             "(or pip install rerun-sdk)") from None
+    path = Path(value)
     if path.is_dir() or not path.parent.is_dir():
-        raise UserInputError(f"--rerun-out {path}: not a file in an existing folder")
+        raise UserInputError(f"{flag} {path}: not a file in an existing folder")
     if resumed:
         return next_part_path(path), []
     return path, list(path.parent.glob(f"{path.stem}.part*{path.suffix}"))
+
+
+def _rerun_path(args: argparse.Namespace, resumed: bool) -> tuple[Path | None, list[Path]]:
+    """``_side_file`` of --rerun-out, once rerun-sdk is known to be installed."""
+    if args.rerun_out:
+        try:
+            import rerun  # noqa: F401
+        except ImportError:
+            raise UserInputError("--rerun-out needs the 'rerun-sdk' package: pip install 'perception[rerun]' "
+                                 "(or pip install rerun-sdk)") from None
+    return _side_file(args.rerun_out, "--rerun-out", resumed)
 
 
 def _remove_stale(out_dir: Path, stale: list[Path]) -> None:
