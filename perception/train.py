@@ -34,6 +34,7 @@ from perception.training.engine import headline, train_one_epoch, validate
 from perception.training.ema import ModelEMA
 from perception.training.freeze import freeze_all_but, load_init_state
 from perception.training.grow import grow_state_dict
+from perception.training.sampling import class_frame_fractions, epoch_indices, repeat_factors
 from perception.training.losses import COARSE_LABEL_OFFSET, LossWeights, log_inverse_class_weights
 
 
@@ -239,6 +240,14 @@ def main(args: argparse.Namespace) -> int:
               f"{cfg.copy_paste.p}", file=sys.stderr)
         paste = CopyPaste(instances, cfg.copy_paste)
     trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed, paste=paste)
+    factors = None
+    if cfg.det_class_balance == "repeat_factor":
+        n_cls = len(cfg.model.det_classes)
+        factors = repeat_factors(samples, n_cls, cfg.repeat_factor_threshold)
+        fractions = class_frame_fractions(samples, n_cls)
+        print("repeat-factor sampling (share of detection frames holding each class): " + ", ".join(
+            f"{n} {f:.3f}" for n, f in zip(cfg.model.det_classes, fractions)) + f"; {int((factors > 1).sum())} of "
+            f"{len(samples)} frames repeated, factors up to {factors.max():.2f}", file=sys.stderr)
     collate = Collate(model.det_head, row_layout=RowAnchorLayout.of(cfg.model) if cfg.model.lane_rows else None)
     steps_per_epoch = len(trainset) // cfg.batch_size
     if cfg.max_steps_per_epoch:
@@ -279,7 +288,9 @@ def main(args: argparse.Namespace) -> int:
         for epoch in range(start_epoch, cfg.epochs + 1):
             trainset.epoch = epoch
             g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-            loader = torch.utils.data.DataLoader(trainset, batch_size=cfg.batch_size, shuffle=True, generator=g,
+            order = None if factors is None else epoch_indices(factors, cfg.seed, epoch)
+            loader = torch.utils.data.DataLoader(trainset, batch_size=cfg.batch_size, shuffle=order is None,
+                                                 sampler=order, generator=g,
                                                  drop_last=True, collate_fn=collate, num_workers=cfg.workers,
                                                  pin_memory=cfg.device.startswith("cuda"))
             losses = train_one_epoch(step_model, loader, optimizer, scheduler, cfg.device, weights, epoch=epoch,

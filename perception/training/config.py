@@ -14,6 +14,7 @@ from perception.training.freeze import check_parts
 
 SHARED = "../shared/data"
 SEG_CLASS_BALANCE = ("none", "log_inverse")
+DET_CLASS_BALANCE = ("none", "repeat_factor")
 AMP_MODES = ("none", "bf16")
 
 
@@ -39,6 +40,9 @@ class TrainConfig:
     det_weight: float = 1.0                      # loss weight of the detection head
     seg_weight: float = 1.0                      # loss weight of the segmentation head
     seg_class_balance: str = "none"              # none | log_inverse: per-class CE weights 1/ln(1.02 + p_class)
+    det_class_balance: str = "none"              # none | repeat_factor: draw detection frames holding rare classes
+    #   more often, same steps per epoch (perception/training/sampling.py)
+    repeat_factor_threshold: float = 0.1         # classes in fewer than this fraction of detection frames get repeated
     lane_weight: float = 1.0                     # loss weight of the lane head
     lane_row_weight: float = 1.0                 # loss weight of the row-anchor lane head (model.lane_rows > 0)
     train_only: tuple[str, ...] = ()             # parts that learn (of TRAINABLE_PARTS: backbone, neck, det_head,
@@ -84,6 +88,11 @@ class TrainConfig:
         if self.seg_class_balance not in SEG_CLASS_BALANCE:
             raise ConfigError(f"seg_class_balance must be one of {', '.join(SEG_CLASS_BALANCE)}, "
                               f"not {self.seg_class_balance!r}")
+        if self.det_class_balance not in DET_CLASS_BALANCE:
+            raise ConfigError(f"det_class_balance must be one of {', '.join(DET_CLASS_BALANCE)}, "
+                              f"not {self.det_class_balance!r}")
+        if not 0.0 < self.repeat_factor_threshold <= 1.0:
+            raise ConfigError(f"repeat_factor_threshold must be in (0, 1], not {self.repeat_factor_threshold}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):

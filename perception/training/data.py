@@ -124,8 +124,10 @@ class TrainSet(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> Sample:
+        """Item ``i`` is frame ``i % len(self)``; larger indices are further copies with their own augmentation."""
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        s = self.samples[i] if self.paste is None else self.paste(self.samples[i], rng)
+        frame = self.samples[i % len(self.samples)]
+        s = frame if self.paste is None else self.paste(frame, rng)
         s = self._augment(s, seed=int(rng.integers(2**31)))
         cw, ch = self.crop_wh
         x0 = int(rng.integers(0, s.width - cw + 1))
