@@ -239,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"copy-paste: {len(instances)} people cut from mask-labelled frames, pasted with p "
               f"{cfg.copy_paste.p}", file=sys.stderr)
         paste = CopyPaste(instances, cfg.copy_paste)
-    trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed, paste=paste)
+    trainset = TrainSet(samples, cfg.crop_wh, cfg.augment, seed=cfg.seed, paste=paste, mosaic_p=cfg.mosaic_p)
     factors = None
     if cfg.det_class_balance == "repeat_factor":
         n_cls = len(cfg.model.det_classes)

@@ -42,6 +42,8 @@ class TrainConfig:
     seg_class_balance: str = "none"              # none | log_inverse: per-class CE weights 1/ln(1.02 + p_class)
     det_class_balance: str = "none"              # none | repeat_factor: draw detection frames holding rare classes
     #   more often, same steps per epoch (perception/training/sampling.py)
+    mosaic_p: float = 0.0                        # share of training items tiled 2x2 from four half-size crops
+    #   (perception/training/mosaic.py); 0 = off
     repeat_factor_threshold: float = 0.1         # classes in fewer than this fraction of detection frames get repeated
     lane_weight: float = 1.0                     # loss weight of the lane head
     lane_row_weight: float = 1.0                 # loss weight of the row-anchor lane head (model.lane_rows > 0)
@@ -93,6 +95,8 @@ class TrainConfig:
                               f"not {self.det_class_balance!r}")
         if not 0.0 < self.repeat_factor_threshold <= 1.0:
             raise ConfigError(f"repeat_factor_threshold must be in (0, 1], not {self.repeat_factor_threshold}")
+        if not 0.0 <= self.mosaic_p <= 1.0:
+            raise ConfigError(f"mosaic_p must be in [0, 1], not {self.mosaic_p}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):

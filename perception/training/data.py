@@ -1,5 +1,5 @@
 """Training batches: readers -> letterboxed samples (cached in memory) -> copy-paste -> augmentation -> random crop
--> targets.
+(-> 2x2 mosaic of four crops, optional) -> targets.
 
 Every sample keeps only the labels its dataset has: ``has_det``, ``has_seg``, ``has_lane`` tell the loss
 which tasks it may supervise (CamVid: semantic only; Apollo: boxes only; TuSimple: lanes only).
@@ -19,6 +19,7 @@ from datasets.transforms import Augment, AugmentConfig, letterbox
 from perception.errors import UserInputError
 from perception.model.heads import DetectionHead, RowAnchorLayout
 from perception.training.losses import COARSE_LABEL_OFFSET
+from perception.training.mosaic import label_kinds, mosaic_2x2
 from perception.training.targets import fcos_targets, lane_row_targets
 
 MIN_VISIBLE_FRACTION = 0.3  # a box cut by the crop keeping less of its area becomes an ignore region
@@ -116,9 +117,14 @@ class TrainSet(torch.utils.data.Dataset):
     seed: int = 0
     epoch: int = 0
     paste: Callable[[Sample, np.random.Generator], Sample] | None = None  # e.g. copy_paste.CopyPaste
+    mosaic_p: float = 0.0  # probability that an item without lanes is a 2x2 mosaic (perception/training/mosaic.py)
 
     def __post_init__(self) -> None:
         self._augment = Augment(self.augment)
+        self._partners: dict[tuple[bool, bool, bool], list[int]] = {}
+        if self.mosaic_p > 0:
+            for k, s in enumerate(self.samples):
+                self._partners.setdefault(label_kinds(s), []).append(k)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -127,6 +133,14 @@ class TrainSet(torch.utils.data.Dataset):
         """Item ``i`` is frame ``i % len(self)``; larger indices are further copies with their own augmentation."""
         rng = np.random.default_rng((self.seed, self.epoch, i))
         frame = self.samples[i % len(self.samples)]
+        if self.mosaic_p > 0 and frame.lanes is None and rng.random() < self.mosaic_p:
+            group = self._partners[label_kinds(frame)]
+            tiles = [frame] + [self.samples[group[j]] for j in rng.integers(len(group), size=3)]
+            return mosaic_2x2([self._crop_of(t, rng) for t in tiles], self.augment.min_box_size_px)
+        return self._crop_of(frame, rng)
+
+    def _crop_of(self, frame: Sample, rng: np.random.Generator) -> Sample:
+        """Copy-paste (if set), augmentation and a random ``crop_wh`` window of one frame."""
         s = frame if self.paste is None else self.paste(frame, rng)
         s = self._augment(s, seed=int(rng.integers(2**31)))
         cw, ch = self.crop_wh
