@@ -36,6 +36,32 @@ def test_bev_projector_round_trip_with_distortion():
     assert proj.grid.x_range_m[0] == pytest.approx(max(3.0, proj.x_of_bottom_row()), abs=1e-6)
 
 
+def test_filtering_only_the_window_the_warp_reads_gives_the_same_bev():
+    """The lane stage blurs and converts only the raw window its BEV reads: the same channels as the whole frame."""
+    import cv2
+
+    from perception.lanes.classical import _row_medians_u8, bev_channels
+
+    cam = CameraModel(960, 540, 700.0, 700.0, 479.5, 269.5, height_m=1.5, pitch_rad=math.radians(2.0))
+    proj = BevProjector(cam)
+    x0, y0, x1, y1 = proj.source_window_px()
+    assert 0 < y0 < 540 / 2 + 60 and (x1 - x0) * (y1 - y0) < 0.7 * 960 * 540  # the sky and far sides are not read
+    frame = np.random.default_rng(0).integers(0, 256, (540, 960, 3), dtype=np.uint8)
+    frame = cv2.GaussianBlur(frame, (9, 9), 0)  # some texture at the scale of the blur
+    lab = cv2.cvtColor(cv2.GaussianBlur(frame, (5, 5), 0), cv2.COLOR_BGR2LAB)
+    luma, yellow = bev_channels(proj, frame, blur_px=5)  # 5 px at 1280 -> a 5 px kernel at 960 (odd)
+    assert np.array_equal(luma, proj.warp(lab[..., 0]).astype(np.float32))
+    assert np.array_equal(yellow, proj.warp(lab[..., 2]).astype(np.float32))
+    with pytest.raises(ValueError, match="camera is 960x540"):
+        bev_channels(proj, frame[:500], blur_px=5)
+    # per-row medians by counting equal numpy's, odd and even counts alike
+    values = np.random.default_rng(1).integers(0, 256, (50, 37)).astype(np.float32)
+    use = np.random.default_rng(2).random((50, 37)) < 0.5
+    use[:, 0] = True
+    expected = np.nanmedian(np.where(use, values, np.nan), axis=1)
+    assert np.array_equal(_row_medians_u8(values, use), expected.astype(np.float32))
+
+
 def test_polylines_end_on_the_frame_border_where_lines_leave_it():
     """A line from below the bottom row (and one leaving through the left side) is drawn right to the border:
     a polyline ending at its last sample inside lost TuSimple points in the bottom rows."""

@@ -80,6 +80,15 @@ class BevProjector:
         inside = ((raw[:, 0] >= 0) & (raw[:, 0] <= camera.width_px - 1)
                   & (raw[:, 1] >= 0) & (raw[:, 1] <= camera.height_px - 1))
         self.valid = inside.reshape(h, w)  # (h, w) bool: BEV pixels the camera sees
+        touched = ((raw[:, 0] > -1) & (raw[:, 0] < camera.width_px) & (raw[:, 1] > -1) & (raw[:, 1] < camera.height_px))
+        if touched.any():  # the raw window the bilinear warp reads (both neighbours of every sample)
+            u, v = raw[touched, 0], raw[touched, 1]
+            self._window = (max(0, int(np.floor(u.min()))), max(0, int(np.floor(v.min()))),
+                            min(camera.width_px, int(np.floor(u.max())) + 2),
+                            min(camera.height_px, int(np.floor(v.max())) + 2))
+        else:
+            self._window = (0, 0, camera.width_px, camera.height_px)
+        self._shifted_maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def x_of_bottom_row(self) -> float:
         """Road x (metres) where the image's bottom row meets the road at the principal column; nan if never."""
@@ -92,6 +101,25 @@ class BevProjector:
             raise ValueError(f"frame is {image.shape[1]}x{image.shape[0]}, camera is "
                              f"{self.camera.width_px}x{self.camera.height_px}")
         return cv2.remap(image, self._map_u, self._map_v, interpolation, borderMode=cv2.BORDER_CONSTANT)
+
+    def source_window_px(self, margin_px: int = 0) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) raw-pixel window (end exclusive) holding every pixel :meth:`warp` reads, grown by
+        ``margin_px`` on each side and clipped to the frame. Filtering only this window before
+        :meth:`warp_window` gives the BEV of filtering the whole frame, when the margin covers the filter."""
+        x0, y0, x1, y1 = self._window
+        cam = self.camera
+        return (max(0, x0 - margin_px), max(0, y0 - margin_px), min(cam.width_px, x1 + margin_px),
+                min(cam.height_px, y1 + margin_px))
+
+    def warp_window(self, window_image: np.ndarray, origin_xy: tuple[int, int],
+                    interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """:meth:`warp` of a window of the raw frame (H', W'[, C]) whose top-left pixel is ``origin_xy``; it must
+        cover :meth:`source_window_px` (otherwise BEV pixels outside it read as 0)."""
+        key = (int(origin_xy[0]), int(origin_xy[1]))
+        if key not in self._shifted_maps:
+            self._shifted_maps[key] = (self._map_u - np.float32(key[0]), self._map_v - np.float32(key[1]))
+        map_u, map_v = self._shifted_maps[key]
+        return cv2.remap(window_image, map_u, map_v, interpolation, borderMode=cv2.BORDER_CONSTANT)
 
     def road_from_raw(self, uv_px: np.ndarray) -> np.ndarray:
         """Road points float64[N, 2] (x, y metres) of raw pixels float[N, 2]; NaN rows at/above the horizon."""

@@ -72,11 +72,18 @@ class ClassicalConfig:
 
 def bev_channels(projector: BevProjector, image_bgr: np.ndarray, blur_px: int) -> tuple[np.ndarray, np.ndarray]:
     """(luma, yellowness) BEV images float32 (h, w) of a raw BGR frame (the warp: the costly part of a mask)."""
+    cam = projector.camera
+    if image_bgr.shape[:2] != (cam.height_px, cam.width_px):
+        raise ValueError(f"frame is {image_bgr.shape[1]}x{image_bgr.shape[0]}, camera is "
+                         f"{cam.width_px}x{cam.height_px}")
     k = int(round(blur_px * image_bgr.shape[1] / 1280.0)) | 1  # kernel scales with the frame width, odd
-    img = cv2.GaussianBlur(image_bgr, (k, k), 0) if k > 1 else image_bgr
+    # Only the window the warp reads, plus the blur's reach: the same BEV as blurring the whole frame.
+    x0, y0, x1, y1 = projector.source_window_px(margin_px=k // 2 + 1)
+    img = image_bgr[y0:y1, x0:x1]
+    img = cv2.GaussianBlur(img, (k, k), 0) if k > 1 else img
     lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)  # uint8: L 0..255, b* offset by 128
-    luma = projector.warp(lab[..., 0]).astype(np.float32)
-    yellow = projector.warp(lab[..., 2]).astype(np.float32)
+    luma = projector.warp_window(np.ascontiguousarray(lab[..., 0]), (x0, y0)).astype(np.float32)
+    yellow = projector.warp_window(np.ascontiguousarray(lab[..., 2]), (x0, y0)).astype(np.float32)
     return luma, yellow
 
 
@@ -104,7 +111,7 @@ def mask_from_channels(projector: BevProjector, luma: np.ndarray, yellow: np.nda
     seen = projector.valid.any(axis=1)  # (h,) rows with at least one pixel inside the frame
     road_luma = np.full((luma.shape[0], 1), 255.0, np.float32)  # (h, 1) typical road luma per row
     if seen.any():
-        road_luma[seen, 0] = np.nanmedian(np.where(projector.valid[seen], luma[seen], np.nan), axis=1)
+        road_luma[seen, 0] = _row_medians_u8(luma[seen], projector.valid[seen])
     ridge_luma, ridge_yellow = _ridge(luma, offset), _ridge(yellow, offset)
     scale = np.ones((luma.shape[0], 1), np.float32)  # (h, 1) threshold factor per row
     if config.noise_k > 0:
@@ -115,6 +122,20 @@ def mask_from_channels(projector: BevProjector, luma: np.ndarray, yellow: np.nda
     yellowish = ((ridge_yellow > config.min_yellow_contrast * scale)
                  & (yellow > 128 + config.min_yellow_contrast * scale))
     return ((white | yellowish) & valid).astype(np.uint8)
+
+
+def _row_medians_u8(values: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """(h,) float32 median of each row of ``values`` (h, w), integers 0..255, over its ``use`` pixels (each row has
+    some): exactly ``np.nanmedian`` of those pixels, by counting instead of sorting (the mean of the two middle
+    values when a row has an even count)."""
+    h = values.shape[0]
+    rows = np.broadcast_to(np.arange(h)[:, None], values.shape)[use]
+    counts = np.bincount(rows * 256 + values[use].astype(np.int64), minlength=h * 256).reshape(h, 256)
+    cum = np.cumsum(counts, axis=1)  # (h, 256)
+    n = cum[:, -1:]  # (h, 1)
+    lower = (cum < (n + 1) // 2).sum(axis=1)  # the ceil(n/2)-th smallest value
+    upper = (cum < n // 2 + 1).sum(axis=1)  # the (n/2 + 1)-th smallest (equal to lower when n is odd)
+    return ((lower + upper) / 2.0).astype(np.float32)
 
 
 def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -308,8 +329,8 @@ class ClassicalLaneFinder:
         hit = np.nonzero(counts >= cfg.window_min_px)[0]
         if len(hit) < cfg.min_hits:
             return None
-        xs = np.array([xb[win == k].mean() for k in hit])  # (K,) centroid per window, metres
-        ys = np.array([yb[win == k].mean() for k in hit])
+        xs = np.bincount(win, weights=xb)[hit] / counts[hit]  # (K,) centroid per window, metres
+        ys = np.bincount(win, weights=yb)[hit] / counts[hit]
         # Nearer windows weigh more: they hold most image rows (rows ~ 1/x) and decide the offset at x = 0.
         wt = np.sqrt(counts[hit].astype(np.float64)) * np.minimum(1.0, cfg.near_weight_m / xs) ** cfg.near_power
         if xs[-1] - xs[0] < cfg.min_span_m:
