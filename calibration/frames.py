@@ -14,7 +14,6 @@ its image y axis pointing to road -z (down).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 __all__ = [
     "ROAD_FROM_LEVEL_CAMERA",
@@ -35,9 +34,24 @@ ROAD_FROM_LEVEL_CAMERA = np.array(
 )
 
 
+def _rx(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _ry(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rz(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
 def _road_from_mounted_level(pitch_rad: float, yaw_rad: float, roll_rad: float) -> np.ndarray:
     """Rotation of the camera body in road axes: Rz(yaw) @ Ry(pitch) @ Rx(roll). float64[3, 3]."""
-    return Rotation.from_euler("ZYX", [yaw_rad, pitch_rad, roll_rad]).as_matrix()
+    return _rz(yaw_rad) @ _ry(pitch_rad) @ _rx(roll_rad)
 
 
 def road_from_camera_rotation(pitch_rad: float = 0.0, yaw_rad: float = 0.0, roll_rad: float = 0.0) -> np.ndarray:
@@ -57,7 +71,11 @@ def mounting_angles_from_road_from_camera(road_from_camera: np.ndarray) -> tuple
     ``|pitch| < pi/2``.
     """
     body = np.asarray(road_from_camera, dtype=np.float64) @ ROAD_FROM_LEVEL_CAMERA.T
-    yaw, pitch, roll = Rotation.from_matrix(body).as_euler("ZYX")
+    # body = Rz(yaw) Ry(pitch) Rx(roll): its last row is (-sin p, cos p sin r, cos p cos r), its first column
+    # (cos y cos p, sin y cos p, -sin p)
+    pitch = -np.arcsin(np.clip(body[2, 0], -1.0, 1.0))
+    yaw = np.arctan2(body[1, 0], body[0, 0])
+    roll = np.arctan2(body[2, 1], body[2, 2])
     return float(pitch), float(yaw), float(roll)
 
 
@@ -74,7 +92,7 @@ def mounting_angles_from_forward_direction(
     d = d / np.linalg.norm(d)
     # Undo the roll and the axis permutation; what is left is Ry(-pitch) @ Rz(-yaw) @ e_x
     # = (cos p cos y, -sin y, sin p cos y).
-    w = Rotation.from_euler("X", roll_rad).as_matrix() @ ROAD_FROM_LEVEL_CAMERA @ d
+    w = _rx(roll_rad) @ ROAD_FROM_LEVEL_CAMERA @ d
     yaw = -np.arcsin(np.clip(w[1], -1.0, 1.0))
     pitch = np.arctan2(w[2], w[0])
     return float(pitch), float(yaw)

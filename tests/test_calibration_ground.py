@@ -69,6 +69,17 @@ def test_rotation_round_trip(mounting):
     np.testing.assert_allclose(mounting_angles_from_road_from_camera(r), angles, atol=1e-12)
 
 
+def test_rotations_match_scipys_intrinsic_zyx_euler_angles():
+    """The numpy rotations equal scipy's "ZYX" (intrinsic) Euler convention, an independent implementation."""
+    from scipy.spatial.transform import Rotation
+
+    from calibration.frames import ROAD_FROM_LEVEL_CAMERA
+
+    for pitch, yaw, roll in [(0.1, -0.2, 0.05), (-0.4, 1.2, -0.3), (0.02, 0.0, 0.0)]:
+        expected = Rotation.from_euler("ZYX", [yaw, pitch, roll]).as_matrix() @ ROAD_FROM_LEVEL_CAMERA
+        np.testing.assert_allclose(road_from_camera_rotation(pitch, yaw, roll), expected, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------- ground
 @pytest.mark.parametrize("mounting", MOUNTINGS)
 def test_ground_round_trip_within_1cm_at_30m(mounting):
