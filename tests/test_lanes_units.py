@@ -54,12 +54,18 @@ def test_filtering_only_the_window_the_warp_reads_gives_the_same_bev():
     assert np.array_equal(yellow, proj.warp(lab[..., 2]).astype(np.float32))
     with pytest.raises(ValueError, match="camera is 960x540"):
         bev_channels(proj, frame[:500], blur_px=5)
-    # per-row medians by counting equal numpy's, odd and even counts alike
+    # per-row medians of the seen BEV pixels by counting equal numpy's, odd and even counts alike
+    expected = np.nanmedian(np.where(proj.valid, luma, np.nan)[proj.valid_rows], axis=1)
+    assert np.array_equal(_row_medians_u8(luma, proj)[proj.valid_rows], expected.astype(np.float32))
+    from types import SimpleNamespace
+
     values = np.random.default_rng(1).integers(0, 256, (50, 37)).astype(np.float32)
     use = np.random.default_rng(2).random((50, 37)) < 0.5
     use[:, 0] = True
+    assert (use.sum(axis=1) % 2 == 0).any() and (use.sum(axis=1) % 2 == 1).any()
+    seen = SimpleNamespace(valid_flat_index=np.flatnonzero(use), valid_flat_row=np.flatnonzero(use) // 37)
     expected = np.nanmedian(np.where(use, values, np.nan), axis=1)
-    assert np.array_equal(_row_medians_u8(values, use), expected.astype(np.float32))
+    assert np.array_equal(_row_medians_u8(values, seen), expected.astype(np.float32))
 
 
 def test_polylines_end_on_the_frame_border_where_lines_leave_it():

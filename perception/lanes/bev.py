@@ -80,6 +80,9 @@ class BevProjector:
         inside = ((raw[:, 0] >= 0) & (raw[:, 0] <= camera.width_px - 1)
                   & (raw[:, 1] >= 0) & (raw[:, 1] <= camera.height_px - 1))
         self.valid = inside.reshape(h, w)  # (h, w) bool: BEV pixels the camera sees
+        self.valid_rows = self.valid.any(axis=1)  # (h,) BEV rows with at least one pixel the camera sees
+        self.valid_flat_index = np.flatnonzero(self.valid)  # (N,) the seen pixels in the flattened BEV
+        self.valid_flat_row = self.valid_flat_index // w  # (N,) their BEV rows
         touched = ((raw[:, 0] > -1) & (raw[:, 0] < camera.width_px) & (raw[:, 1] > -1) & (raw[:, 1] < camera.height_px))
         if touched.any():  # the raw window the bilinear warp reads (both neighbours of every sample)
             u, v = raw[touched, 0], raw[touched, 1]

@@ -108,10 +108,10 @@ def mask_from_channels(projector: BevProjector, luma: np.ndarray, yellow: np.nda
     """:func:`marking_mask` from the BEV channels of :func:`bev_channels` (so two thresholds share one warp)."""
     offset = max(1, int(round(config.ridge_offset_m * projector.grid.y_px_per_m)))
     valid = cv2.erode(projector.valid.astype(np.uint8), np.ones((1, 2 * offset + 1), np.uint8)) > 0
-    seen = projector.valid.any(axis=1)  # (h,) rows with at least one pixel inside the frame
     road_luma = np.full((luma.shape[0], 1), 255.0, np.float32)  # (h, 1) typical road luma per row
+    seen = projector.valid_rows
     if seen.any():
-        road_luma[seen, 0] = _row_medians_u8(luma[seen], projector.valid[seen])
+        road_luma[seen, 0] = _row_medians_u8(luma, projector)[seen]
     ridge_luma, ridge_yellow = _ridge(luma, offset), _ridge(yellow, offset)
     scale = np.ones((luma.shape[0], 1), np.float32)  # (h, 1) threshold factor per row
     if config.noise_k > 0:
@@ -124,18 +124,20 @@ def mask_from_channels(projector: BevProjector, luma: np.ndarray, yellow: np.nda
     return ((white | yellowish) & valid).astype(np.uint8)
 
 
-def _row_medians_u8(values: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """(h,) float32 median of each row of ``values`` (h, w), integers 0..255, over its ``use`` pixels (each row has
-    some): exactly ``np.nanmedian`` of those pixels, by counting instead of sorting (the mean of the two middle
-    values when a row has an even count)."""
+def _row_medians_u8(values: np.ndarray, projector: BevProjector) -> np.ndarray:
+    """(h,) float32 median of each BEV row of ``values`` (h, w), integers 0..255, over the row's pixels the camera
+    sees (``projector.valid``; nan in rows without any): exactly ``np.nanmedian`` of those pixels, by counting
+    instead of sorting (the mean of the two middle values when a row has an even count)."""
     h = values.shape[0]
-    rows = np.broadcast_to(np.arange(h)[:, None], values.shape)[use]
-    counts = np.bincount(rows * 256 + values[use].astype(np.int64), minlength=h * 256).reshape(h, 256)
+    bins = projector.valid_flat_row * 256 + values.ravel()[projector.valid_flat_index].astype(np.int64)  # (N,)
+    counts = np.bincount(bins, minlength=h * 256).reshape(h, 256)
     cum = np.cumsum(counts, axis=1)  # (h, 256)
     n = cum[:, -1:]  # (h, 1)
     lower = (cum < (n + 1) // 2).sum(axis=1)  # the ceil(n/2)-th smallest value
     upper = (cum < n // 2 + 1).sum(axis=1)  # the (n/2 + 1)-th smallest (equal to lower when n is odd)
-    return ((lower + upper) / 2.0).astype(np.float32)
+    medians = ((lower + upper) / 2.0).astype(np.float32)
+    medians[n[:, 0] == 0] = np.nan
+    return medians
 
 
 def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -182,7 +182,10 @@ class LaneTracker:
             return [], list(range(len(observations)))
         from scipy.optimize import linear_sum_assignment
 
-        cost = np.array([[self._distance(t.state, o.coef) for o in observations] for t in self.tracks])
+        x = np.linspace(*self.config.assoc_range_m, 7)
+        y_tracks = np.array([poly_y(t.state, x) for t in self.tracks])  # (T, 7) lateral metres
+        y_obs = np.array([poly_y(o.coef, x) for o in observations])  # (O, 7)
+        cost = np.abs(y_tracks[:, None, :] - y_obs[None, :, :]).mean(axis=2)  # (T, O): _distance of each pair
         big = 1e6
         rows, cols = linear_sum_assignment(np.where(cost <= self.config.gate_m, cost, big))
         matches = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= self.config.gate_m]
