@@ -20,7 +20,7 @@ from perception.metrics.lanes import LaneEvaluator
 from perception.metrics.segmentation import ConfusionMatrix
 from perception.model.config import ModelConfig
 from perception.lanes.single import detect_image_lanes
-from perception.model.network import LANE_ROW_OUTPUT
+from perception.model.outputs import LANE_ROW_OUTPUT
 from perception.postprocess import decode_network_lanes
 from perception.postprocess.detection import DetectionDecodeConfig, decode_detections
 from perception.postprocess.plausibility import REASONS, PlausibilityFilter

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 from perception.cli import OneLineArgumentParser, float_in_range, parse_imgsz, positive_int
 from perception.errors import ConfigError, UserInputError, clean_message, os_error_text
@@ -249,6 +249,9 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None), the model at the ``--imgsz`` input size."""
     from perception.model import with_input_size
 
+    cached = _graph_from_cache(args)
+    if cached is not None:
+        return cached
     model, info, warning = _load_weights(args)
     size_wh = args.imgsz
     if size_wh is None or tuple(size_wh) == tuple(model.config.input_size_wh):
@@ -266,10 +269,37 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     return model, info, warning
 
 
+def _graph_from_cache(args: argparse.Namespace) -> tuple[Any, dict[str, Any], None] | None:
+    """The published weights' ONNX graph from the user cache, found from their hash without loading the checkpoint
+    (so without torch: the usual start-up). Returns (graph as a DeployArtifact, weights_info, None) and sets
+    ``args.onnx_graph``; None where the checkpoint must be loaded (another backend, --weights, a first run, a
+    changed or broken cache entry, weights that fail their hash: the usual path then explains or repairs)."""
+    if args.backend != "onnxruntime" or args.weights:
+        return None
+    from perception.backends.metadata import DeployArtifact
+    from perception.backends.onnx_cache import find_cached_onnx
+    from perception.model import default_weights, published_weights, sha256_of
+
+    try:
+        record = published_weights(args.model) if args.model is not None else default_weights()
+    except ConfigError as e:
+        raise UserInputError(f"--model: {e}") from None
+    if record is None or not record.path.is_file() or sha256_of(record.path) != record.sha256:
+        return None
+    found = find_cached_onnx(record.sha256, args.imgsz)
+    if found is None:
+        return None
+    graph = found.graph
+    args.onnx_graph = {"path": str(graph.path), "sha256": graph.sha256, "how": graph.how}
+    info = {"name": record.name, "size": record.size, "path": str(record.path), "sha256": record.sha256,
+            "score_threshold": record.score_threshold, "metadata": found.checkpoint_metadata}
+    return DeployArtifact(path=graph.path, kind="onnx", config=found.config, sha256=graph.sha256, metadata={}), info, None
+
+
 def _load_weights(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     """Return (model, weights_info for summary.json, warning or None)."""
     from perception.backends.metadata import UntrustedEngine, is_artifact_path, read_artifact, verify_engine
-    from perception.model import build_multitask_lite, default_weights, load_checkpoint, published_weights
+    from perception.model import default_weights, load_checkpoint, published_weights
 
     if args.model is not None and args.weights:
         raise UserInputError("give --weights or --model, not both")
@@ -299,10 +329,12 @@ def _load_weights(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
         return loaded.model, {"name": record.name, "size": record.size, "path": loaded.path, "sha256": loaded.sha256,
                               "score_threshold": record.score_threshold,
                               "metadata": {k: v for k, v in loaded.metadata.items() if k != "metrics"}}, None
+    from perception.model import build_multitask_lite
+
     return build_multitask_lite(seed=0), "untrained", UNTRAINED_WARNING
 
 
-def _onnx_graph(model: Any, weights_info: Any) -> Any:
+def _onnx_graph(model: Any, weights_info: Any, native_size: bool = False) -> Any:
     """The checkpoint's ONNX graph from the user cache (exported on first use; perception/backends/onnx_cache.py).
 
     Where the cache cannot be written (a read-only home), the graph goes to a temporary folder removed at exit.
@@ -317,8 +349,14 @@ def _onnx_graph(model: Any, weights_info: Any) -> Any:
     sha = weights_info["sha256"] if isinstance(weights_info, dict) else UNTRAINED_SHA256
     name = weights_info.get("name", Path(str(weights_info.get("path", "weights"))).name) \
         if isinstance(weights_info, dict) else UNTRAINED_SHA256
+    # what find_cached_onnx needs next time: the published checkpoint's own input size and metadata
+    # (published weights at their own input size, i.e. without --imgsz)
+    record = {}
+    if native_size and isinstance(weights_info, dict) and "name" in weights_info:
+        record = {"native_size_wh": tuple(model.config.input_size_wh),
+                  "checkpoint_metadata": weights_info.get("metadata", {})}
     try:
-        return cached_onnx(model, sha, name)
+        return cached_onnx(model, sha, name, **record)
     except OSError as e:
         folder = Path(tempfile.mkdtemp(prefix="perception-onnx-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -333,17 +371,17 @@ def _make_runner(args: argparse.Namespace, model: Any, weights_info: Any) -> Any
 
     if args.threads:
         import cv2
-        import torch
 
-        torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
+        if "torch" in sys.modules:  # torch's own threads, where it is loaded (an onnxruntime run may start without)
+            sys.modules["torch"].set_num_threads(args.threads)
     if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine: the bytes loaded are checked
         return make_runner(args.backend, model_path=model.path, device=args.device, expected_sha256=model.sha256,
                            trust_engine=args.trust_engine, threads=args.threads)
     if args.backend == "torch":
         return make_runner("torch", model=model, device=args.device)
     if args.backend == "onnxruntime":
-        graph = _onnx_graph(model, weights_info)
+        graph = _onnx_graph(model, weights_info, native_size=args.imgsz is None)
         args.onnx_graph = {"path": str(graph.path), "sha256": graph.sha256, "how": graph.how}
         return make_runner("onnxruntime", model_path=graph.path, device=args.device, expected_sha256=graph.sha256,
                            threads=args.threads)
@@ -740,7 +778,22 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
 
 
 def cli() -> None:
-    raise SystemExit(main(get_args_parser().parse_args()))
+    code = main(get_args_parser().parse_args())
+    if code == 130:
+        _exit_interrupted()
+    raise SystemExit(code)
+
+
+def _exit_interrupted() -> NoReturn:
+    """Exit with status 130 after ``main`` handled a Ctrl-C. CPython kills itself with SIGINT at exit when a
+    KeyboardInterrupt once passed through code it ran for an extension module (``PyRun_*`` during an import), even
+    if ``main`` then handled it: a run stopped during start-up would end by a signal instead of its exit code."""
+    import atexit
+
+    atexit._run_exitfuncs()  # what a normal exit runs (e.g. removing a temporary ONNX folder)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 if __name__ == "__main__":

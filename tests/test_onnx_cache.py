@@ -48,3 +48,25 @@ def test_cache_folder_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("PERCEPTION_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "perception"
+
+
+def test_found_from_the_weights_hash_alone_once_recorded(tmp_path, shipped):
+    """``find_cached_onnx`` (the start-up without torch) needs the checkpoint record; damage sends it back to the
+    checkpoint path, which repairs the entry."""
+    from perception.backends.onnx_cache import find_cached_onnx
+
+    cached_onnx(shipped.model, shipped.sha256, "lite", folder=tmp_path)
+    assert find_cached_onnx(shipped.sha256, folder=tmp_path) is None  # graph, but no record of the checkpoint
+    made = cached_onnx(shipped.model, shipped.sha256, "lite", folder=tmp_path, native_size_wh=(640, 384),
+                       checkpoint_metadata={"epoch": 4})
+    found = find_cached_onnx(shipped.sha256, folder=tmp_path)
+    assert found is not None and found.graph == made and found.checkpoint_metadata == {"epoch": 4}
+    assert found.config == shipped.model.config
+    assert find_cached_onnx(shipped.sha256, (960, 576), folder=tmp_path) is None  # no graph at that size yet
+    assert find_cached_onnx("0" * 64, folder=tmp_path) is None
+    data = made.path.read_bytes()
+    made.path.write_bytes(data[:-10])
+    assert find_cached_onnx(shipped.sha256, folder=tmp_path) is None
+    repaired = cached_onnx(shipped.model, shipped.sha256, "lite", folder=tmp_path, native_size_wh=(640, 384),
+                           checkpoint_metadata={"epoch": 4})
+    assert repaired.how.startswith("rebuilt") and find_cached_onnx(shipped.sha256, folder=tmp_path) is not None

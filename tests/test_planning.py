@@ -183,6 +183,34 @@ def test_policy_file_round_trip_and_hash_errors(tmp_path):
         load_policy(str(tmp_path / "missing.pt"))
 
 
+def test_policy_files_load_from_their_numpy_copy_after_the_first_time(tmp_path, monkeypatch):
+    """The first load reads the file with torch and leaves a numpy copy in the user cache; later loads use it (no
+    torch at start-up); a damaged copy is ignored and rewritten; the copy gives the same Q-values."""
+    import torch
+
+    from perception.planning import policy as policy_module
+
+    monkeypatch.setenv("PERCEPTION_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(1)
+    net = build_q_network((8, 8), 25, 5)
+    path = tmp_path / "p.pt"
+    save_policy(path, net.state_dict(), (8, 8), (5, 5), {"config": {"target_speeds_mps": [15, 20]}})
+    first = load_policy(str(path))
+    copy = tmp_path / "cache" / "policies" / f"{first.sha256[:16]}.npz"
+    assert copy.is_file() and copy.with_name(copy.name + ".sha256").is_file()
+    calls = []
+    real = policy_module._from_torch_file
+    monkeypatch.setattr(policy_module, "_from_torch_file", lambda *a: calls.append(1) or real(*a))
+    again = load_policy(str(path))
+    assert calls == [] and again.target_speeds_mps == (15.0, 20.0) and again.sha256 == first.sha256
+    obs = _obs(VehicleState(20.0, 0.0, -1.0, 0.0))
+    expected = net(torch.as_tensor(obs.reshape(1, -1)))[0].detach().numpy()
+    np.testing.assert_allclose(again.q_values(obs), expected, rtol=1e-6)
+    copy.write_bytes(copy.read_bytes()[:-7])  # damaged: read from the file again, the copy rewritten
+    assert load_policy(str(path)).act(obs) == first.act(obs) and calls == [1]
+    assert load_policy(str(path)).sha256 == first.sha256 and calls == [1]
+
+
 def test_sb3_q_network_exports_to_the_same_q_values(tmp_path):
     pytest.importorskip("stable_baselines3", reason="stable-baselines3 not installed (pip install -e '.[rl]')")
     _needs_highway_env()

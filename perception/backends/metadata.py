@@ -29,6 +29,8 @@ from perception.integrity import check_sha256
 from perception.model.config import ModelConfig
 from perception.model.weights import sha256_of
 
+DEFAULT_OPSET = 17  # ONNX opset of exported graphs (and part of a cached graph's name)
+
 METADATA_FORMAT = "perception.deploy"   # value of the "format" key; absent means "not ours"
 METADATA_VERSION = 1
 SIDECAR_SUFFIX = ".json"                # model.engine -> model.engine.json

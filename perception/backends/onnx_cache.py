@@ -4,6 +4,10 @@ An entry is named by what determines the graph: the weights' SHA-256, the input 
 
     CACHE/onnx/<weights sha256[:16]>-<W>x<H>-opset<N>.onnx
     CACHE/onnx/<same>.onnx.sha256        SHA-256 of the .onnx bytes, written after the graph
+    CACHE/onnx/<weights sha256[:16]>.checkpoint.json   the checkpoint's own input size and metadata
+
+With that record ``find_cached_onnx`` finds a checked graph from the weights' SHA-256 alone, without loading the
+checkpoint (and so without importing torch): the usual start-up of ``perception.run``.
 
 ``CACHE`` is ``$PERCEPTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/perception``, else ``~/.cache/perception``; it is
 never a run's output folder. An entry whose bytes do not match its ``.sha256`` (cut short, edited, left
@@ -14,27 +18,19 @@ names and renamed into place, so concurrent runs never read a half-written graph
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perception.backends.metadata import to_onnx_props
+from perception.backends.metadata import DEFAULT_OPSET, config_from_metadata, from_onnx_props, to_onnx_props
 from perception.backends.onnx_props import read_metadata_props
-from perception.backends import onnx_export
-from perception.backends.onnx_export import DEFAULT_OPSET
+from perception.cache import cache_dir, write_file_atomic
 from perception.config import config_to_dict
+from perception.errors import UserInputError
+from perception.model.config import ModelConfig
 
 WEIGHTS_SHA_KEY = "weights_sha256"  # metadata_props key the export writes (perception.backends.metadata)
-
-
-def cache_dir() -> Path:
-    """The user cache folder of this project (not created here)."""
-    if os.environ.get("PERCEPTION_CACHE_DIR"):
-        return Path(os.environ["PERCEPTION_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "perception"
 
 
 @dataclass(frozen=True)
@@ -71,35 +67,80 @@ def _problem(onnx_path: Path, weights_sha256: str, model_config: str) -> str | N
     return None
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _graph_path(root: Path, weights_sha256: str, size_wh: tuple[int, int], opset: int) -> Path:
+    return root / f"{weights_sha256[:16]}-{size_wh[0]}x{size_wh[1]}-opset{opset}.onnx"
+
+
+def _checkpoint_record(root: Path, weights_sha256: str) -> Path:
+    return root / f"{weights_sha256[:16]}.checkpoint.json"
 
 
 def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: int = DEFAULT_OPSET,
-                folder: Path | None = None) -> CachedGraph:
+                folder: Path | None = None, native_size_wh: tuple[int, int] | None = None,
+                checkpoint_metadata: dict[str, Any] | None = None) -> CachedGraph:
     """The ONNX graph of ``model`` (a MultiTaskNet with those weights) from the cache, exporting it when needed.
 
+    ``native_size_wh`` and ``checkpoint_metadata`` (the checkpoint's own input size and metadata), when given, are
+    recorded so that ``find_cached_onnx`` can find this graph without the checkpoint next time.
     Raises OSError when the cache folder cannot be created or written (the caller may fall back to torch).
     """
-    w, h = model.config.input_size_wh
     root = (folder or cache_dir()) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
-    onnx_path = root / f"{weights_sha256[:16]}-{w}x{h}-opset{opset}.onnx"
+    onnx_path = _graph_path(root, weights_sha256, model.config.input_size_wh, opset)
+    if native_size_wh is not None and checkpoint_metadata is not None:
+        record = {"weights_sha256": weights_sha256, "input_size_wh": [int(v) for v in native_size_wh],
+                  "metadata": checkpoint_metadata}
+        text = json.dumps(record, sort_keys=True, default=str)
+        path = _checkpoint_record(root, weights_sha256)
+        if not path.exists() or path.read_text() != text:
+            write_file_atomic(path, lambda tmp: tmp.write_text(text))
     model_config = to_onnx_props({"model_config": config_to_dict(model.config)})["model_config"]
     problem = _problem(onnx_path, weights_sha256, model_config)
     if problem is None:
         return CachedGraph(onnx_path, onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip(),
                            "cache hit")
-    _write_atomic(onnx_path, lambda tmp: onnx_export.export_onnx(  # looked up at call time (tests patch it)
+    from perception.backends import onnx_export  # torch: only when a graph must be made
+
+    write_file_atomic(onnx_path, lambda tmp: onnx_export.export_onnx(  # looked up at call time (tests patch it)
         model, tmp, opset=opset, weights_sha256=weights_sha256, weights_name=weights_name))
     digest = _sha256(onnx_path)
-    _write_atomic(onnx_path.with_name(onnx_path.name + ".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
+    write_file_atomic(onnx_path.with_name(onnx_path.name + ".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
     return CachedGraph(onnx_path, digest, "exported" if problem == "missing" else f"rebuilt ({problem})")
+
+
+@dataclass(frozen=True)
+class FoundGraph:
+    """A cache entry found from the weights' hash: the graph, its network configuration (from the graph's own
+    metadata) and the checkpoint's metadata recorded when it was exported."""
+
+    graph: CachedGraph
+    config: ModelConfig
+    checkpoint_metadata: dict[str, Any]
+
+
+def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None = None, *,
+                     opset: int = DEFAULT_OPSET, folder: Path | None = None) -> FoundGraph | None:
+    """The checked graph of the weights with this SHA-256 at ``input_size_wh`` (None: the checkpoint's own size),
+    found without the checkpoint; None when there is no usable entry (the caller loads the checkpoint and calls
+    ``cached_onnx``, which makes or repairs it). Never raises for a broken entry."""
+    root = (folder or cache_dir()) / "onnx"
+    try:
+        record = json.loads(_checkpoint_record(root, weights_sha256).read_text())
+        if record["weights_sha256"] != weights_sha256:
+            return None
+        size_wh = tuple(int(v) for v in (input_size_wh or record["input_size_wh"]))
+        onnx_path = _graph_path(root, weights_sha256, size_wh, opset)
+        if not onnx_path.exists():
+            return None
+        expected = onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip()
+        if _sha256(onnx_path) != expected:
+            return None
+        meta = from_onnx_props(read_metadata_props(onnx_path))
+        config = config_from_metadata(meta, where=str(onnx_path))
+    except (OSError, ValueError, KeyError, TypeError, UserInputError):
+        return None
+    except Exception:  # noqa: BLE001 - an unreadable graph is simply not used (cached_onnx rebuilds it)
+        return None
+    if meta.get(WEIGHTS_SHA_KEY) != weights_sha256 or tuple(config.input_size_wh) != size_wh:
+        return None
+    return FoundGraph(CachedGraph(onnx_path, expected, "cache hit"), config, dict(record.get("metadata") or {}))

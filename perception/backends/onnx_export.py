@@ -17,13 +17,12 @@ from typing import Any, Iterator
 
 import torch
 
-from perception.backends.metadata import ExportFacts, build_metadata, to_onnx_props
+from perception.backends.metadata import DEFAULT_OPSET, ExportFacts, build_metadata, to_onnx_props
 from perception.backends.onnx_fp16 import keep_fp32_only_ops_in_fp32
 from perception.errors import UserInputError, first_line
 from perception.model.network import MultiTaskNet, output_names
 
 INPUT_NAME = "images"
-DEFAULT_OPSET = 17
 MIN_OPSET = 17
 FP16_TRACE_HW = (64, 64)  # (H, W) of the dummy input the fp16 graph is traced with
 

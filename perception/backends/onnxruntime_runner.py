@@ -14,7 +14,7 @@ from perception.backends.metadata import config_from_metadata, read_onnx_metadat
 from perception.errors import UserInputError, first_line
 from perception.integrity import check_sha256
 from perception.model.config import ModelConfig
-from perception.model.network import OUTPUT_NAMES, output_names
+from perception.model.outputs import OUTPUT_NAMES, output_names
 
 # onnxruntime execution provider for each ``device`` value, tried in this order (CPU always last).
 ORT_PROVIDERS = {"cpu": ("CPUExecutionProvider",),

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from perception.backends.onnxruntime_runner import OnnxRuntimeRunner, ort_providers
-from perception.backends.tensorrt_runner import TensorRTRunner
-from perception.backends.torch_runner import TorchRunner
 from perception.errors import UserInputError
 from perception.model.config import ModelConfig
-from perception.model.network import MultiTaskNet
+
+if TYPE_CHECKING:  # torch loads only for the backends that use it: an onnxruntime run starts without it
+    from perception.model.network import MultiTaskNet
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 ARTIFACT_SUFFIXES = {"onnxruntime": (".onnx",), "tensorrt": (".engine", ".plan")}
@@ -61,6 +60,8 @@ def check_device(backend: str, device: str) -> None:
         where = "cpu, cuda or cuda:N" if backend == "torch" else "cuda or cuda:N"
         raise UserInputError(f"--device {device!r}: the {backend} backend runs on {where}")
     if backend == "torch" and cuda is not None:
+        import torch
+
         if not torch.cuda.is_available():
             raise UserInputError(f"--device {device}: no CUDA GPU is available here (torch.cuda.is_available() is "
                                  f"False); use --device cpu")
@@ -92,6 +93,8 @@ def make_runner(backend: str, *, model: MultiTaskNet | None = None, model_path: 
                                  "pass --weights FILE.pt")
         if precision not in (None, "fp32", "fp16"):
             raise UserInputError(f"the torch backend runs fp32 or fp16, not {precision}")
+        from perception.backends.torch_runner import TorchRunner
+
         return TorchRunner(model, device=device, fp16=precision == "fp16")
     suffixes = ARTIFACT_SUFFIXES[backend]
     if model_path is None or Path(model_path).suffix.lower() not in suffixes:
@@ -102,6 +105,8 @@ def make_runner(backend: str, *, model: MultiTaskNet | None = None, model_path: 
     if backend == "onnxruntime":
         runner = OnnxRuntimeRunner(model_path, threads=threads, device=device, expected_sha256=expected_sha256)
     else:
+        from perception.backends.tensorrt_runner import TensorRTRunner
+
         runner = TensorRTRunner(model_path, device=device, trust_engine=trust_engine, expected_sha256=expected_sha256)
     if precision is not None and precision != runner.precision:
         raise UserInputError(f"{model_path} was built for {runner.precision}, not {precision}; "

@@ -22,7 +22,7 @@ import torch
 from perception.backends.metadata import config_from_metadata, read_engine_bytes, read_sidecar
 from perception.errors import UserInputError
 from perception.integrity import check_sha256
-from perception.model.network import output_names
+from perception.model.outputs import output_names
 
 MIN_TENSORRT_MAJOR = 10
 

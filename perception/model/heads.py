@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from perception.model.blocks import ConvBNAct, DepthwiseSeparable
-from perception.model.config import LANE_SLOTS, ROW_ANCHOR_STRIDE, ModelConfig
+from perception.model.config import LANE_SLOTS
 
 PRIOR_PROBABILITY = 0.01  # initial foreground probability of classification/lane logits (focal-loss style)
 
@@ -116,49 +113,6 @@ class DenseHead(nn.Module):
         x = F.interpolate(self.reduce(feats["p3"]), size=s4.shape[-2:], mode="bilinear", align_corners=False)
         x = self.refine(x + self.skip(s4))
         return {self.output_name: self.out(x)}
-
-
-@dataclass(frozen=True)
-class RowAnchorLayout:
-    """Where the row-anchor lane head looks, in network pixels (pixel-centre coordinates, as lane labels).
-
-    Anchor rows are the centres of the bottom ``rows`` rows of the stride-8 grid, top to bottom; each anchor row
-    is split into G = W / 8 horizontal cells of 8 px. The head's output ``lane_row_logits`` is
-    FloatTensor[B, S, R, G + 1]: for each lane slot (``slots``, left to right) and anchor row, logits over the G
-    cells plus a last class, index ``absent``, for "this lane does not cross this row".
-    """
-
-    input_size_wh: tuple[int, int]
-    rows: int
-    stride: int = ROW_ANCHOR_STRIDE
-    slots: tuple[str, ...] = LANE_SLOTS
-
-    @classmethod
-    def of(cls, config: ModelConfig) -> "RowAnchorLayout":
-        return cls(tuple(config.input_size_wh), config.lane_rows)
-
-    @property
-    def num_cells(self) -> int:
-        """G: horizontal cells per anchor row."""
-        return self.input_size_wh[0] // self.stride
-
-    @property
-    def absent(self) -> int:
-        """Class index of "no lane on this row" (the last of G + 1)."""
-        return self.num_cells
-
-    def anchor_ys_px(self) -> np.ndarray:
-        """(R,) y of every anchor row in network pixels, top to bottom."""
-        n = self.input_size_wh[1] // self.stride
-        return (np.arange(n - self.rows, n, dtype=np.float64) + 0.5) * self.stride - 0.5
-
-    def x_from_cell(self, cell: np.ndarray) -> np.ndarray:
-        """Network-pixel x of a (fractional) cell coordinate; cell c's centre is at ``(c + 0.5) * 8 - 0.5``."""
-        return (np.asarray(cell, np.float64) + 0.5) * self.stride - 0.5
-
-    def cell_from_x(self, x_px: np.ndarray) -> np.ndarray:
-        """Inverse of ``x_from_cell``."""
-        return (np.asarray(x_px, np.float64) + 0.5) / self.stride - 0.5
 
 
 class _RowContext(nn.Module):

@@ -7,19 +7,12 @@ from torch import nn
 
 from perception.model.backbone import LiteBackbone
 from perception.model.config import ModelConfig, model_config
-from perception.model.heads import DenseHead, DetectionHead, RowAnchorHead, RowAnchorLayout
+from perception.model.heads import DenseHead, DetectionHead, RowAnchorHead
 from perception.model.neck import LitePAN
+from perception.model.outputs import HEAD_NAMES, LANE_ROW_OUTPUT, OUTPUT_NAMES, RowAnchorLayout, output_names
 
-# Outputs of every network, in this order (exported graphs too).
-OUTPUT_NAMES = ("det_cls_logits", "det_ctr_logits", "det_boxes_xyxy", "seg_logits", "lane_logits")
-LANE_ROW_OUTPUT = "lane_row_logits"  # appended when the row-anchor lane head is on (ModelConfig.lane_rows > 0)
-# The heads by attribute name, in the order they run (``MultiTaskNet.forward(heads=...)`` selects among them).
-HEAD_NAMES = ("det_head", "seg_head", "lane_head", "lane_row_head")
-
-
-def output_names(config: ModelConfig) -> tuple[str, ...]:
-    """The outputs of a network built from ``config``, in order: ``OUTPUT_NAMES`` (+ ``lane_row_logits``)."""
-    return OUTPUT_NAMES + ((LANE_ROW_OUTPUT,) if config.lane_rows else ())
+__all__ = ["MultiTaskNet", "build_model", "build_multitask_lite", "HEAD_NAMES", "LANE_ROW_OUTPUT", "OUTPUT_NAMES",
+           "output_names"]
 
 
 class MultiTaskNet(nn.Module):

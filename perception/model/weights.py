@@ -16,14 +16,16 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from perception.config import config_from_dict, config_to_dict
 from perception.errors import ConfigError, WeightsError
 from perception.model.config import DEFAULT_DET_CLASSES, DEFAULT_SEG_CLASSES, MODEL_SIZES, ModelConfig
-from perception.model.network import MultiTaskNet
+
+if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written: records and hashes need none
+    import torch
+
+    from perception.model.network import MultiTaskNet
 
 CHECKPOINT_FORMAT = "perception.multitask"
 CHECKPOINT_VERSION = 1
@@ -104,6 +106,8 @@ def save_checkpoint(model: MultiTaskNet, path: str | Path, *, metadata: dict[str
                     hash_in_name: bool = False) -> Path:
     """Save ``model`` in the checkpoint format. With ``hash_in_name`` the file is renamed to
     ``<stem>-<first 8 hex of sha256>.pt`` (checked again on load). Returns the final path."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -125,6 +129,10 @@ def load_checkpoint(path: str | Path, *, expected_sha256: str | None = None,
     the file name when the name ends in ``-<hex>.pt``. Every failure raises ``WeightsError``
     with one line naming the file.
     """
+    import torch
+
+    from perception.model.network import MultiTaskNet
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")

@@ -6,7 +6,8 @@ File format (``torch.save`` of a plain dict, loadable with ``weights_only=True``
      "observation_shape": [5, 5], "actions": ["LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER"],
      "state_dict": {...}, "metadata": {...training config, steps, wall time...}}
 
-The running pipeline needs only torch: stable-baselines3 is used for training, not for inference.
+The running pipeline needs only numpy once a file has been read (torch reads the file the first time; a numpy copy
+in the user cache serves later runs): stable-baselines3 is used for training, not for inference.
 """
 
 from __future__ import annotations
@@ -66,25 +67,44 @@ def build_q_network(net_arch: tuple[int, ...], n_inputs: int, n_actions: int) ->
 
 
 class Policy:
-    """Greedy action from a Q-network: ``act(obs)`` with obs float32[5, 5] -> action index into ACTIONS."""
+    """Greedy action from a Q-network: ``act(obs)`` with obs float32[5, 5] -> action index into ACTIONS.
 
-    def __init__(self, q_net: Any, observation_shape: tuple[int, int], metadata: dict[str, Any] | None = None,
-                 path: str | None = None, sha256: str | None = None) -> None:
-        self.q_net = q_net.eval()
+    The network runs in numpy (a few small matrix products; no torch at runtime). ``state``: the
+    ``build_q_network`` state dict as float32 arrays ("0.weight" (H, 25), "0.bias" (H,), "2.weight", ...).
+    """
+
+    def __init__(self, state: dict[str, np.ndarray], net_arch: tuple[int, ...], observation_shape: tuple[int, int],
+                 metadata: dict[str, Any] | None = None, path: str | None = None, sha256: str | None = None) -> None:
+        self.state = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+        self.net_arch = tuple(int(n) for n in net_arch)
         self.observation_shape = tuple(observation_shape)
         self.metadata = metadata or {}
         self.path, self.sha256 = path, sha256
+        check_layout(self.state, self.net_arch, self.observation_shape, path or "state")
+        # Linear layers sit at even indices of the Sequential (Linear, ReLU, Linear, ..., Linear).
+        self._layers = [(self.state[f"{2 * i}.weight"], self.state[f"{2 * i}.bias"])
+                        for i in range(len(self.net_arch) + 1)]
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """float32[5] Q-values (one per action) for one observation float32[5, 5]."""
-        import torch
-
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(1, -1))  # (1, 25)
-        with torch.no_grad():
-            return self.q_net(x)[0].numpy()
+        x = np.asarray(obs, dtype=np.float32).reshape(-1)  # (25,)
+        for k, (weight, bias) in enumerate(self._layers):
+            x = weight @ x + bias
+            if k < len(self._layers) - 1:
+                x = np.maximum(x, 0.0)
+        return x
 
     def act(self, obs: np.ndarray) -> int:
         return int(np.argmax(self.q_values(obs)))
+
+    @property
+    def q_net(self) -> Any:
+        """The same network as a torch ``nn.Sequential`` (for the simulator's training code; imports torch)."""
+        import torch
+
+        net = build_q_network(self.net_arch, int(np.prod(self.observation_shape)), len(ACTIONS))
+        net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.state.items()})
+        return net.eval()
 
     @property
     def target_speeds_mps(self) -> tuple[float, ...]:
@@ -113,9 +133,9 @@ def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecor
     A published name is checked against its record's hash; any file against ``expected_sha256`` when given and
     against the hash prefix in a name like ``policy-1a2b3c4d.pt``. ``None`` loads the default published policy.
     ``known``: the names to resolve (default ``PUBLISHED_POLICIES``). Raises WeightsError with a one-line reason.
+    A numpy copy of each file loaded is kept in the user cache (checked by its own hash), so that later runs
+    load the policy without importing torch.
     """
-    import torch
-
     expected = None
     if path_or_name is None:
         if DEFAULT_POLICY is None:
@@ -136,21 +156,95 @@ def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecor
         raise WeightsError(f"planner policy {path}: SHA-256 {digest[:12]}... does not match the published "
                            f"{expected[:12]}... (file damaged or replaced)")
     check_sha256(path, digest, expected_sha256, what="planner policy")
+    policy = _from_cache(digest, str(path))
+    if policy is not None:
+        return policy
+    policy = _from_torch_file(data_bytes, str(path), digest)
+    _to_cache(policy)
+    return policy
+
+
+def check_layout(state: dict[str, np.ndarray], net_arch: tuple[int, ...], observation_shape: tuple[int, ...],
+                 where: str) -> None:
+    """WeightsError (one line) unless ``state`` holds exactly the arrays of ``build_q_network(net_arch, ...)``."""
+    sizes = [int(np.prod(observation_shape)), *net_arch, len(ACTIONS)]
+    expected = {}
+    for i in range(len(sizes) - 1):
+        expected[f"{2 * i}.weight"], expected[f"{2 * i}.bias"] = (sizes[i + 1], sizes[i]), (sizes[i + 1],)
+    if {k: tuple(np.shape(v)) for k, v in state.items()} != expected:
+        raise WeightsError(f"planner policy {where}: weights do not fit its net_arch {list(net_arch)}")
+
+
+def _from_torch_file(data_bytes: bytes, where: str, digest: str) -> Policy:
+    """Unpickle a checked policy file with torch (``weights_only=True``)."""
     import io
+
+    import torch
 
     try:
         data = torch.load(io.BytesIO(data_bytes), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (any unpickling failure is a bad file)
-        raise WeightsError(f"planner policy {path}: not a loadable policy file ({type(e).__name__})") from None
+        raise WeightsError(f"planner policy {where}: not a loadable policy file ({type(e).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != PLANNER_FORMAT:
-        raise WeightsError(f"planner policy {path}: not a {PLANNER_FORMAT} file")
+        raise WeightsError(f"planner policy {where}: not a {PLANNER_FORMAT} file")
     if tuple(data["actions"]) != ACTIONS:
-        raise WeightsError(f"planner policy {path}: action set {data['actions']} differs from {list(ACTIONS)}")
-    shape = tuple(data["observation_shape"])
-    q_net = build_q_network(tuple(data["net_arch"]), int(np.prod(shape)), len(ACTIONS))
+        raise WeightsError(f"planner policy {where}: action set {data['actions']} differs from {list(ACTIONS)}")
     try:
-        q_net.load_state_dict(data["state_dict"])
-    except RuntimeError as e:
-        raise WeightsError(f"planner policy {path}: weights do not fit its net_arch ({str(e).splitlines()[0]})") \
-            from None
-    return Policy(q_net, shape, data.get("metadata", {}), str(path), digest)
+        state = {k: v.detach().cpu().float().numpy() for k, v in data["state_dict"].items()}
+        net_arch, shape = tuple(int(n) for n in data["net_arch"]), tuple(int(n) for n in data["observation_shape"])
+    except (AttributeError, TypeError, KeyError, ValueError):
+        raise WeightsError(f"planner policy {where}: its state_dict holds something other than tensors") from None
+    return Policy(state, net_arch, shape, data.get("metadata", {}), where, digest)
+
+
+# A numpy copy of each policy file loaded, in the user cache, so that later runs need no torch:
+#   CACHE/policies/<sha256[:16]>.npz  (+ .npz.sha256, the copy's own hash, written after it)
+def _cache_path(digest: str) -> Path:
+    from perception.cache import cache_dir
+
+    return cache_dir() / "policies" / f"{digest[:16]}.npz"
+
+
+def _from_cache(digest: str, where: str) -> Policy | None:
+    """The cached numpy copy of the policy file with this SHA-256, or None (missing, damaged, or another file)."""
+    import json
+
+    path = _cache_path(digest)
+    try:
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != path.with_name(path.name + ".sha256").read_text().strip():
+            return None
+        import io
+
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            if str(z["policy_sha256"]) != digest:
+                return None
+            state = {k[len("state/"):]: z[k] for k in z.files if k.startswith("state/")}
+            facts = json.loads(str(z["facts_json"]))
+        return Policy(state, tuple(facts["net_arch"]), tuple(facts["observation_shape"]), facts["metadata"], where,
+                      digest)
+    except (OSError, ValueError, KeyError, TypeError, WeightsError):
+        return None
+
+
+def _to_cache(policy: Policy) -> None:
+    """Write the numpy copy (best effort: a read-only cache only costs the next run its torch import)."""
+    import io
+    import json
+
+    from perception.cache import write_file_atomic
+
+    path = _cache_path(str(policy.sha256))
+    buf = io.BytesIO()
+    facts = {"net_arch": list(policy.net_arch), "observation_shape": list(policy.observation_shape),
+             "metadata": policy.metadata}
+    try:
+        np.savez(buf, policy_sha256=np.array(policy.sha256), facts_json=np.array(json.dumps(facts, default=str)),
+                 **{f"state/{k}": v for k, v in policy.state.items()})
+        blob = buf.getvalue()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(path, lambda tmp: tmp.write_bytes(blob))
+        write_file_atomic(path.with_name(path.name + ".sha256"),
+                          lambda tmp: tmp.write_text(hashlib.sha256(blob).hexdigest() + "\n"))
+    except (OSError, TypeError, ValueError):
+        pass

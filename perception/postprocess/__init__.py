@@ -7,8 +7,8 @@ from typing import Callable
 import numpy as np
 
 from perception.model.config import ModelConfig
-from perception.model.heads import RowAnchorLayout
-from perception.model.network import LANE_ROW_OUTPUT
+from perception.model.outputs import RowAnchorLayout
+from perception.model.outputs import LANE_ROW_OUTPUT
 from perception.postprocess.detection import DetectionDecodeConfig, decode_detections
 from perception.postprocess.lanes import LaneDecodeConfig, LaneRowDecodeConfig, decode_lane_rows, decode_lanes
 from perception.postprocess.segmentation import class_fractions, labels_to_src, seg_labels_small

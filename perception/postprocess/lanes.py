@@ -16,7 +16,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from perception.model.heads import RowAnchorLayout
+from perception.model.outputs import RowAnchorLayout
 from perception.results import LaneLine
 
 

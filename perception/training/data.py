@@ -17,7 +17,8 @@ import torch
 from datasets import Sample, open_dataset
 from datasets.transforms import Augment, AugmentConfig, letterbox
 from perception.errors import UserInputError
-from perception.model.heads import DetectionHead, RowAnchorLayout
+from perception.model.heads import DetectionHead
+from perception.model.outputs import RowAnchorLayout
 from perception.training.losses import COARSE_LABEL_OFFSET
 from perception.training.mosaic import label_kinds, mosaic_2x2
 from perception.training.targets import fcos_targets, lane_row_targets

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from perception.model.heads import RowAnchorLayout
+from perception.model.outputs import RowAnchorLayout
 
 # Regression range per stride: max(l, t, r, b) in network pixels (FCOS's split, for strides 8/16/32).
 LEVEL_RANGES = {8: (0.0, 64.0), 16: (64.0, 128.0), 32: (128.0, float("inf"))}
@@ -74,7 +74,7 @@ def fcos_targets(points: torch.Tensor, strides: torch.Tensor, boxes: torch.Tenso
 
 def lane_row_targets(lanes: list, sides: list | None, layout: RowAnchorLayout, image_width_px: int
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-anchor targets of one image (``perception.model.heads.RowAnchorLayout``), network pixels.
+    """Row-anchor targets of one image (``perception.model.outputs.RowAnchorLayout``), network pixels.
 
     A lane (N, 2) pixel-centre points, bottom to top, fills the slot of its side (``sides``; lanes without a side,
     or all lanes when ``sides`` is None, are not used). On an anchor row inside the lane's labelled y-range its x is

@@ -63,9 +63,7 @@ def drive_and_label(job: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     student = None
     if job["student"] is not None:
-        net = build_q_network(tuple(job["net_arch"]), int(np.prod(OBS_SHAPE)), 5)
-        net.load_state_dict({k: torch.as_tensor(v) for k, v in job["student"].items()})
-        student = Policy(net, OBS_SHAPE)
+        student = Policy(job["student"], tuple(job["net_arch"]), OBS_SHAPE)
     veto = SafetyVeto()
     env = make_env(job["env_id"])
     obs_list, score_list, raw_list, act_list, episodes = [], [], [], [], []
