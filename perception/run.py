@@ -78,6 +78,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "and OpenCV get N threads. perception.replay gives each worker cores // workers")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or cuda:N (torch); cpu or cuda (onnxruntime); tensorrt always runs on the GPU")
+    p.add_argument("--half", action="store_true",
+                   help="fp16 network on a GPU: torch in half precision, or an fp16 ONNX graph (cached beside the "
+                        "fp32 one); an exported --weights file must have been built for fp16")
     # Every number is checked by its type (finite, in range) while parsing: before any output exists.
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N input frames")
     p.add_argument("--no-video", action="store_true",
@@ -286,7 +289,7 @@ def _graph_from_cache(args: argparse.Namespace) -> tuple[Any, dict[str, Any], No
         raise UserInputError(f"--model: {e}") from None
     if record is None or not record.path.is_file() or sha256_of(record.path) != record.sha256:
         return None
-    found = find_cached_onnx(record.sha256, args.imgsz)
+    found = find_cached_onnx(record.sha256, args.imgsz, fp16=args.half)
     if found is None:
         return None
     graph = found.graph
@@ -334,7 +337,7 @@ def _load_weights(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
     return build_multitask_lite(seed=0), "untrained", UNTRAINED_WARNING
 
 
-def _onnx_graph(model: Any, weights_info: Any, native_size: bool = False) -> Any:
+def _onnx_graph(model: Any, weights_info: Any, native_size: bool = False, fp16: bool = False) -> Any:
     """The checkpoint's ONNX graph from the user cache (exported on first use; perception/backends/onnx_cache.py).
 
     Where the cache cannot be written (a read-only home), the graph goes to a temporary folder removed at exit.
@@ -356,13 +359,13 @@ def _onnx_graph(model: Any, weights_info: Any, native_size: bool = False) -> Any
         record = {"native_size_wh": tuple(model.config.input_size_wh),
                   "checkpoint_metadata": weights_info.get("metadata", {})}
     try:
-        return cached_onnx(model, sha, name, **record)
+        return cached_onnx(model, sha, name, fp16=fp16, **record)
     except OSError as e:
         folder = Path(tempfile.mkdtemp(prefix="perception-onnx-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         print(f"warning: ONNX cache not writable ({e.strerror or e}): exporting into {folder} for this run",
               file=sys.stderr)
-        return cached_onnx(model, sha, name, folder=folder)
+        return cached_onnx(model, sha, name, folder=folder, fp16=fp16)
 
 
 def _make_runner(args: argparse.Namespace, model: Any, weights_info: Any) -> Any:
@@ -375,13 +378,14 @@ def _make_runner(args: argparse.Namespace, model: Any, weights_info: Any) -> Any
         cv2.setNumThreads(args.threads)
         if "torch" in sys.modules:  # torch's own threads, where it is loaded (an onnxruntime run may start without)
             sys.modules["torch"].set_num_threads(args.threads)
+    precision = "fp16" if args.half else None
     if isinstance(model, DeployArtifact):  # --weights model.onnx / model.engine: the bytes loaded are checked
         return make_runner(args.backend, model_path=model.path, device=args.device, expected_sha256=model.sha256,
-                           trust_engine=args.trust_engine, threads=args.threads)
+                           trust_engine=args.trust_engine, threads=args.threads, precision=precision)
     if args.backend == "torch":
-        return make_runner("torch", model=model, device=args.device)
+        return make_runner("torch", model=model, device=args.device, precision=precision)
     if args.backend == "onnxruntime":
-        graph = _onnx_graph(model, weights_info, native_size=args.imgsz is None)
+        graph = _onnx_graph(model, weights_info, native_size=args.imgsz is None, fp16=args.half)
         args.onnx_graph = {"path": str(graph.path), "sha256": graph.sha256, "how": graph.how}
         return make_runner("onnxruntime", model_path=graph.path, device=args.device, expected_sha256=graph.sha256,
                            threads=args.threads)
@@ -634,6 +638,9 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
             from perception.sources import open_source
 
             args.backend, args.backend_reason = choose_backend(args.backend, args.device, args.weights)
+            if args.half and args.device == "cpu" and args.backend != "tensorrt":  # (tensorrt: always a GPU)
+                raise UserInputError("--half runs the network in fp16 on a GPU: add --device cuda (on the CPU "
+                                     "fp16 is slower than fp32)")
             check_device(args.backend, args.device)
             source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
             if args.resume and source.info.extra.get("live"):
@@ -688,7 +695,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
     stale += stale_rerun
     undo.watch(mcap_out)
     undo.watch(rerun_out)
-    model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine, args.imgsz)
+    model_key = (args.weights, args.weights_sha256, args.model, args.trust_engine, args.imgsz, args.half)
     model, weights_info, warning = _cached(models, "model", model_key, lambda: _load_model(args))
     policy = _load_policy(args)
     lanes = _make_lane_stage(args, camera, source, first_track_id=resume.next_lane_id if resume is not None else 0)

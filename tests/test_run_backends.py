@@ -61,3 +61,22 @@ def test_imgsz_runs_the_network_at_another_input_size(tmp_path):
     proc = run_cli("perception.run", "--source", str(clip), "--weights", graph, "--imgsz", "384x640",
                    "--output", str(tmp_path / "x"), "--max-frames", "1", "--no-progress")
     assert proc.returncode == 2 and "export it again" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_half_needs_a_gpu_and_an_fp16_graph_is_cached_on_its_own(tmp_path):
+    """--half on the CPU is refused before anything is made; an fp16 graph has its own cache entry (exported here on
+    the CPU, where it is never run: onnxruntime's CPU provider has no fast fp16 path)."""
+    clip = need(CLIP)
+    out = tmp_path / "out"
+    proc = run_cli("perception.run", "--source", str(clip), "--half", "--output", str(out), "--no-progress")
+    assert proc.returncode == 2 and "--device cuda" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    from perception.backends.metadata import read_onnx_metadata
+    from perception.backends.onnx_cache import cached_onnx
+    from perception.model import load_checkpoint, published_weights
+
+    shipped = load_checkpoint(published_weights("lite").path)
+    half = cached_onnx(shipped.model, shipped.sha256, "lite", folder=tmp_path, fp16=True)
+    full = cached_onnx(shipped.model, shipped.sha256, "lite", folder=tmp_path)
+    assert half.path.name.endswith("-fp16.onnx") and half.path != full.path and full.how == "exported"
+    assert read_onnx_metadata(half.path)["precision"] == "fp16" and read_onnx_metadata(full.path)["precision"] == "fp32"

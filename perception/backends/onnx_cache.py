@@ -67,8 +67,8 @@ def _problem(onnx_path: Path, weights_sha256: str, model_config: str) -> str | N
     return None
 
 
-def _graph_path(root: Path, weights_sha256: str, size_wh: tuple[int, int], opset: int) -> Path:
-    return root / f"{weights_sha256[:16]}-{size_wh[0]}x{size_wh[1]}-opset{opset}.onnx"
+def _graph_path(root: Path, weights_sha256: str, size_wh: tuple[int, int], opset: int, fp16: bool = False) -> Path:
+    return root / f"{weights_sha256[:16]}-{size_wh[0]}x{size_wh[1]}-opset{opset}{'-fp16' if fp16 else ''}.onnx"
 
 
 def _checkpoint_record(root: Path, weights_sha256: str) -> Path:
@@ -77,16 +77,17 @@ def _checkpoint_record(root: Path, weights_sha256: str) -> Path:
 
 def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: int = DEFAULT_OPSET,
                 folder: Path | None = None, native_size_wh: tuple[int, int] | None = None,
-                checkpoint_metadata: dict[str, Any] | None = None) -> CachedGraph:
+                checkpoint_metadata: dict[str, Any] | None = None, fp16: bool = False) -> CachedGraph:
     """The ONNX graph of ``model`` (a MultiTaskNet with those weights) from the cache, exporting it when needed.
 
     ``native_size_wh`` and ``checkpoint_metadata`` (the checkpoint's own input size and metadata), when given, are
-    recorded so that ``find_cached_onnx`` can find this graph without the checkpoint next time.
+    recorded so that ``find_cached_onnx`` can find this graph without the checkpoint next time. ``fp16``: a
+    half-precision graph (for a GPU's execution provider), cached under its own name (``...-fp16.onnx``).
     Raises OSError when the cache folder cannot be created or written (the caller may fall back to torch).
     """
     root = (folder or cache_dir()) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
-    onnx_path = _graph_path(root, weights_sha256, model.config.input_size_wh, opset)
+    onnx_path = _graph_path(root, weights_sha256, model.config.input_size_wh, opset, fp16)
     if native_size_wh is not None and checkpoint_metadata is not None:
         record = {"weights_sha256": weights_sha256, "input_size_wh": [int(v) for v in native_size_wh],
                   "metadata": checkpoint_metadata}
@@ -102,7 +103,7 @@ def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: in
     from perception.backends import onnx_export  # torch: only when a graph must be made
 
     write_file_atomic(onnx_path, lambda tmp: onnx_export.export_onnx(  # looked up at call time (tests patch it)
-        model, tmp, opset=opset, weights_sha256=weights_sha256, weights_name=weights_name))
+        model, tmp, opset=opset, weights_sha256=weights_sha256, weights_name=weights_name, fp16=fp16))
     digest = _sha256(onnx_path)
     write_file_atomic(onnx_path.with_name(onnx_path.name + ".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
     return CachedGraph(onnx_path, digest, "exported" if problem == "missing" else f"rebuilt ({problem})")
@@ -119,7 +120,7 @@ class FoundGraph:
 
 
 def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None = None, *,
-                     opset: int = DEFAULT_OPSET, folder: Path | None = None) -> FoundGraph | None:
+                     opset: int = DEFAULT_OPSET, folder: Path | None = None, fp16: bool = False) -> FoundGraph | None:
     """The checked graph of the weights with this SHA-256 at ``input_size_wh`` (None: the checkpoint's own size),
     found without the checkpoint; None when there is no usable entry (the caller loads the checkpoint and calls
     ``cached_onnx``, which makes or repairs it). Never raises for a broken entry."""
@@ -129,7 +130,7 @@ def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None 
         if record["weights_sha256"] != weights_sha256:
             return None
         size_wh = tuple(int(v) for v in (input_size_wh or record["input_size_wh"]))
-        onnx_path = _graph_path(root, weights_sha256, size_wh, opset)
+        onnx_path = _graph_path(root, weights_sha256, size_wh, opset, fp16)
         if not onnx_path.exists():
             return None
         expected = onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip()
