@@ -88,18 +88,22 @@ def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: in
     root = (folder or cache_dir()) / "onnx"
     root.mkdir(parents=True, exist_ok=True)
     onnx_path = _graph_path(root, weights_sha256, model.config.input_size_wh, opset, fp16)
-    if native_size_wh is not None and checkpoint_metadata is not None:
-        record = {"weights_sha256": weights_sha256, "input_size_wh": [int(v) for v in native_size_wh],
-                  "metadata": checkpoint_metadata}
-        text = json.dumps(record, sort_keys=True, default=str)
-        path = _checkpoint_record(root, weights_sha256)
-        if not path.exists() or path.read_text() != text:
-            write_file_atomic(path, lambda tmp: tmp.write_text(text))
     model_config = to_onnx_props({"model_config": config_to_dict(model.config)})["model_config"]
     problem = _problem(onnx_path, weights_sha256, model_config)
     if problem is None:
-        return CachedGraph(onnx_path, onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip(),
-                           "cache hit")
+        graph = CachedGraph(onnx_path, onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip(),
+                            "cache hit")
+    else:
+        graph = _export(model, onnx_path, weights_sha256, weights_name, opset, fp16, problem)
+    # the checkpoint record goes in only beside a finished graph (a cut-short export leaves nothing behind)
+    if native_size_wh is not None and checkpoint_metadata is not None:
+        _write_checkpoint_record(root, weights_sha256, native_size_wh, checkpoint_metadata)
+    return graph
+
+
+def _export(model: Any, onnx_path: Path, weights_sha256: str, weights_name: str, opset: int, fp16: bool,
+            problem: str) -> CachedGraph:
+    """Export the graph into ``onnx_path``, then its hash record beside it (each renamed into place)."""
     from perception.backends import onnx_export  # torch: only when a graph must be made
 
     write_file_atomic(onnx_path, lambda tmp: onnx_export.export_onnx(  # looked up at call time (tests patch it)
@@ -107,6 +111,16 @@ def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: in
     digest = _sha256(onnx_path)
     write_file_atomic(onnx_path.with_name(onnx_path.name + ".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
     return CachedGraph(onnx_path, digest, "exported" if problem == "missing" else f"rebuilt ({problem})")
+
+
+def _write_checkpoint_record(root: Path, weights_sha256: str, native_size_wh: tuple[int, int],
+                             checkpoint_metadata: dict[str, Any]) -> None:
+    record = {"weights_sha256": weights_sha256, "input_size_wh": [int(v) for v in native_size_wh],
+              "metadata": checkpoint_metadata}
+    text = json.dumps(record, sort_keys=True, default=str)
+    path = _checkpoint_record(root, weights_sha256)
+    if not path.exists() or path.read_text() != text:
+        write_file_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 @dataclass(frozen=True)
