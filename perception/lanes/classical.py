@@ -47,6 +47,7 @@ class ClassicalConfig:
     contrast_floor_frac: float = 0.25
     max_marking_width_m: float = 0.45  # wider runs of mask pixels in a BEV row are not paint (cars, shadows)
     max_pixels: int = 6000  # marking pixels used for the road-model search (evenly thinned beyond this)
+    coarse_max_pixels: int = 1000  # ... of them for the whole-grid step (its best is then refined on all of them)
     near_weight_m: float = 20.0  # pixels beyond this distance count less (weight near_weight_m / x): clutter
     near_power: float = 1.0  # per-line fit: windows beyond near_weight_m weigh (near_weight_m / x) ** near_power
     search_max_x_m: float = 35.0  # the road-model search uses marking pixels up to this distance only
@@ -273,7 +274,11 @@ class ClassicalLaneFinder:
         centre = (0.0, 0.0, 0.0) if prior is None else (prior.heading, prior.half_curv, prior.fan)
         steps = (cfg.heading_range[2], cfg.half_curv_range[2], cfg.fan_range[2])
         fine = [np.array([-0.5, -0.25, 0.0, 0.25, 0.5]) * s for s in steps]
-        best = prior if local and prior is not None else self._best_of(x, y, w, headings, curvs, fans, centre)
+        if local and prior is not None:
+            best = prior
+        else:  # the whole grid on an even thinning of the pixels (the refinement below uses them all)
+            keep = np.linspace(0, len(x) - 1, min(len(x), cfg.coarse_max_pixels)).astype(np.int64)
+            best = self._best_of(x[keep], y[keep], w[keep], headings, curvs, fans, centre)
         # Refine once on a grid of half steps around the best coarse hypothesis (or the prior).
         return self._best_of(x, y, w, best.heading + fine[0], best.half_curv + fine[1], best.fan + fine[2], centre)
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+# scipy.optimize takes ~0.5 s to import: here, so that start-up pays it rather than the first frame
+from scipy.optimize import linear_sum_assignment
 
 from perception.lanes.model import LineObservation, poly_y
 from perception.lanes.sides import assign_sides
@@ -180,8 +182,6 @@ class LaneTracker:
     def _associate(self, observations: list[LineObservation]) -> tuple[list[tuple[int, int]], list[int]]:
         if not self.tracks or not observations:
             return [], list(range(len(observations)))
-        from scipy.optimize import linear_sum_assignment
-
         x = np.linspace(*self.config.assoc_range_m, 7)
         y_tracks = np.array([poly_y(t.state, x) for t in self.tracks])  # (T, 7) lateral metres
         y_obs = np.array([poly_y(o.coef, x) for o in observations])  # (O, 7)
