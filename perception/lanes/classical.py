@@ -307,14 +307,13 @@ class ClassicalLaneFinder:
         lateral = model.lateral(x, y)
         hist = self._histogram(lateral[None], np.ones_like(x))[0]  # (bins,)
         sep = int(round(cfg.peak_min_sep_m / cfg.hist_bin_m))
+        # candidates, highest first: positive bins at least as high as both neighbours (local maxima)
+        padded = np.concatenate([[-np.inf], hist, [-np.inf]])
+        peak = (hist > 0) & (hist >= padded[:-2]) & (hist >= padded[2:])
+        order = np.argsort(-hist)
         found: list[int] = []
-        for b in np.argsort(-hist):
-            if hist[b] <= 0:
-                break
+        for b in order[peak[order]]:
             if any(abs(int(b) - f) < sep for f in found):
-                continue
-            lo, hi = max(0, b - 1), min(len(hist), b + 2)
-            if hist[b] < hist[lo:hi].max():
                 continue
             c0 = grid.y_range_m[0] + (b + 0.5) * cfg.hist_bin_m
             near = np.abs(lateral - c0) < cfg.band_m
