@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from typing import Callable, NoReturn
 
@@ -84,3 +85,20 @@ def run_main(main: Callable[[argparse.Namespace], int], args: argparse.Namespace
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {clean_message(f'{e.strerror or first_line(e)}{where}')}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def exit_with(code: int) -> NoReturn:
+    """End a command-line program with ``code`` (what its ``main`` returned).
+
+    After a Ctrl-C that ``main`` handled (130), the process ends with ``os._exit`` once the normal exit handlers
+    have run: CPython kills itself with SIGINT at exit when a KeyboardInterrupt once passed through code it ran for
+    an extension module (``PyRun_*`` during an import), even one that was handled, so the program would end by a
+    signal instead of its exit code."""
+    if code == 130:
+        import atexit
+
+        atexit._run_exitfuncs()  # what a normal exit runs (e.g. removing a temporary folder)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    raise SystemExit(code)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -27,9 +26,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any, Iterator
 
-from perception.cli import OneLineArgumentParser, float_in_range, parse_imgsz, positive_int
+from perception.cli import OneLineArgumentParser, exit_with, float_in_range, parse_imgsz, positive_int
 from perception.errors import ConfigError, UserInputError, clean_message, os_error_text
 from perception.lanes import DEFAULT_LANE_SOURCE
 from perception.report import write_report
@@ -785,22 +784,7 @@ def _run(args: argparse.Namespace, source: Any, camera: Any, out_dir: Path, *, u
 
 
 def cli() -> None:
-    code = main(get_args_parser().parse_args())
-    if code == 130:
-        _exit_interrupted()
-    raise SystemExit(code)
-
-
-def _exit_interrupted() -> NoReturn:
-    """Exit with status 130 after ``main`` handled a Ctrl-C. CPython kills itself with SIGINT at exit when a
-    KeyboardInterrupt once passed through code it ran for an extension module (``PyRun_*`` during an import), even
-    if ``main`` then handled it: a run stopped during start-up would end by a signal instead of its exit code."""
-    import atexit
-
-    atexit._run_exitfuncs()  # what a normal exit runs (e.g. removing a temporary ONNX folder)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(130)
+    exit_with(main(get_args_parser().parse_args()))
 
 
 if __name__ == "__main__":

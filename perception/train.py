@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from perception.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser, exit_with
 from perception.config import config_to_dict
 from perception.errors import ConfigError, UserInputError
 from perception.model import (MODEL_SIZES, MultiTaskNet, RowAnchorLayout, load_checkpoint, model_config,
@@ -344,7 +344,7 @@ def main(args: argparse.Namespace) -> int:
 
 def cli() -> None:
     """Console-script entry point."""
-    raise SystemExit(main(get_args_parser().parse_args()))
+    exit_with(main(get_args_parser().parse_args()))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from perception import run as run_job
-from perception.cli import EXIT_BAD_INPUT, OneLineArgumentParser, positive_int
+from perception.cli import EXIT_BAD_INPUT, OneLineArgumentParser, exit_with, positive_int
 from perception.errors import UserInputError, clean_message
 from perception.replay.index import index_html
 from perception.report import ReportError, read_run
@@ -311,4 +311,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli() -> None:
-    raise SystemExit(main())
+    exit_with(main())

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from perception.cli import OneLineArgumentParser
+from perception.cli import OneLineArgumentParser, exit_with
 from perception.errors import UserInputError
 from perception.sinks.camera_log import McapCameraLog, Ros1BagCameraLog, Ros2BagCameraLog
 from perception.sources import FailedFrame, open_source
@@ -109,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def cli() -> None:
-    raise SystemExit(main(get_args_parser().parse_args()))
+    exit_with(main(get_args_parser().parse_args()))
 
 
 if __name__ == "__main__":
