@@ -1,7 +1,11 @@
-"""The per-user cache folder (exported graphs, numpy copies of policies): never a run's output folder."""
+"""The per-user cache folder (exported graphs, numpy copies of policies): never a run's output folder.
+
+An entry ``NAME`` is checked by ``NAME.sha256`` beside it (the SHA-256 of its bytes, written after them), so an
+entry cut short, edited or left half-written is never used."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -26,3 +30,23 @@ def write_file_atomic(path: Path, write: Any) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def hash_record(path: Path) -> Path:
+    """``NAME.sha256`` beside the cache entry ``NAME``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def write_hash_record(path: Path, digest: str) -> None:
+    """Record ``digest`` (the SHA-256 of ``path``'s bytes) beside it, after the entry itself is in place."""
+    write_file_atomic(hash_record(path), lambda tmp: tmp.write_text(digest + "\n"))
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The bytes of a cache entry when they match its hash record; None when either is missing or they differ."""
+    try:
+        blob = path.read_bytes()
+        expected = hash_record(path).read_text().strip()
+    except OSError:
+        return None
+    return blob if hashlib.sha256(blob).hexdigest() == expected else None

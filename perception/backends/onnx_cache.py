@@ -25,7 +25,7 @@ from typing import Any
 
 from perception.backends.metadata import DEFAULT_OPSET, config_from_metadata, from_onnx_props, to_onnx_props
 from perception.backends.onnx_props import read_metadata_props
-from perception.cache import cache_dir, write_file_atomic
+from perception.cache import cache_dir, hash_record, write_file_atomic, write_hash_record
 from perception.config import config_to_dict
 from perception.errors import UserInputError
 from perception.model.config import ModelConfig
@@ -51,7 +51,7 @@ def _problem(onnx_path: Path, weights_sha256: str, model_config: str) -> str | N
     """Why a cache entry cannot be used, or None when it can."""
     if not onnx_path.exists():
         return "missing"
-    record = onnx_path.with_name(onnx_path.name + ".sha256")
+    record = hash_record(onnx_path)
     if not record.exists():
         return "no hash record"
     if _sha256(onnx_path) != record.read_text().strip():
@@ -91,8 +91,7 @@ def cached_onnx(model: Any, weights_sha256: str, weights_name: str, *, opset: in
     model_config = to_onnx_props({"model_config": config_to_dict(model.config)})["model_config"]
     problem = _problem(onnx_path, weights_sha256, model_config)
     if problem is None:
-        graph = CachedGraph(onnx_path, onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip(),
-                            "cache hit")
+        graph = CachedGraph(onnx_path, hash_record(onnx_path).read_text().strip(), "cache hit")
     else:
         graph = _export(model, onnx_path, weights_sha256, weights_name, opset, fp16, problem)
     # the checkpoint record goes in only beside a finished graph (a cut-short export leaves nothing behind)
@@ -109,7 +108,7 @@ def _export(model: Any, onnx_path: Path, weights_sha256: str, weights_name: str,
     write_file_atomic(onnx_path, lambda tmp: onnx_export.export_onnx(  # looked up at call time (tests patch it)
         model, tmp, opset=opset, weights_sha256=weights_sha256, weights_name=weights_name, fp16=fp16))
     digest = _sha256(onnx_path)
-    write_file_atomic(onnx_path.with_name(onnx_path.name + ".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
+    write_hash_record(onnx_path, digest)
     return CachedGraph(onnx_path, digest, "exported" if problem == "missing" else f"rebuilt ({problem})")
 
 
@@ -147,7 +146,7 @@ def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None 
         onnx_path = _graph_path(root, weights_sha256, size_wh, opset, fp16)
         if not onnx_path.exists():
             return None
-        expected = onnx_path.with_name(onnx_path.name + ".sha256").read_text().strip()
+        expected = hash_record(onnx_path).read_text().strip()
         if _sha256(onnx_path) != expected:
             return None
         meta = from_onnx_props(read_metadata_props(onnx_path))

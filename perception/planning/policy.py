@@ -207,15 +207,15 @@ def _cache_path(digest: str) -> Path:
 
 def _from_cache(digest: str, where: str) -> Policy | None:
     """The cached numpy copy of the policy file with this SHA-256, or None (missing, damaged, or another file)."""
+    import io
     import json
 
-    path = _cache_path(digest)
-    try:
-        blob = path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != path.with_name(path.name + ".sha256").read_text().strip():
-            return None
-        import io
+    from perception.cache import read_checked
 
+    blob = read_checked(_cache_path(digest))
+    if blob is None:
+        return None
+    try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             if str(z["policy_sha256"]) != digest:
                 return None
@@ -232,7 +232,7 @@ def _to_cache(policy: Policy) -> None:
     import io
     import json
 
-    from perception.cache import write_file_atomic
+    from perception.cache import write_file_atomic, write_hash_record
 
     path = _cache_path(str(policy.sha256))
     buf = io.BytesIO()
@@ -244,7 +244,6 @@ def _to_cache(policy: Policy) -> None:
         blob = buf.getvalue()
         path.parent.mkdir(parents=True, exist_ok=True)
         write_file_atomic(path, lambda tmp: tmp.write_bytes(blob))
-        write_file_atomic(path.with_name(path.name + ".sha256"),
-                          lambda tmp: tmp.write_text(hashlib.sha256(blob).hexdigest() + "\n"))
+        write_hash_record(path, hashlib.sha256(blob).hexdigest())
     except (OSError, TypeError, ValueError):
         pass
