@@ -66,6 +66,8 @@ class FrameResult:
     seg_labels: uint8 (H, W) class index per original pixel (255 where outside the network's view),
         or None when segmentation was not computed.
     seg_fractions: class name -> fraction of the image's pixels.
+    ego_speed_mps: the ego's measured speed from the input (a log's odometry), None when it gives none; the
+        planner records what it used in ``plan``.
     """
 
     frame: int
@@ -76,6 +78,7 @@ class FrameResult:
     seg_fractions: dict[str, float] = field(default_factory=dict)
     plan: dict[str, Any] | None = None
     ego: dict[str, Any] | None = None
+    ego_speed_mps: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The frames.jsonl record (see README, "Output files")."""

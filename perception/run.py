@@ -109,6 +109,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "or off (the network's per-frame lines, untracked, no ego)")
     p.add_argument("--topic", default=None,
                    help="camera topic of a driving log (default: the log's only camera topic)")
+    p.add_argument("--speed-topic", default=None,
+                   help="ego-speed topic of a driving log for the planner (nav_msgs/Odometry, "
+                        "geometry_msgs/TwistStamped or TwistWithCovarianceStamped, std_msgs/Float32/64 in m/s); "
+                        "default: the log's first odometry or twist topic, else --ego-speed-mps")
     p.add_argument("--mcap-out", metavar="FILE", default=None,
                    help="also write an MCAP file (image, Foxglove annotations, per-frame results, plan)")
     p.add_argument("--rerun-out", metavar="FILE", default=None,
@@ -121,7 +125,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--planner-policy-sha256", metavar="HEX", default=None,
                    help="expected SHA-256 of --planner-policy (a name like policy-1a2b3c4d.pt is checked anyway)")
     p.add_argument("--ego-speed-mps", type=float_in_range(0.0, 60.0), default=25.0,
-                   help="ego speed the planner assumes (a video carries no speed), in [0, 60]")
+                   help="ego speed the planner assumes where the input gives none (videos; logs without a speed "
+                        "topic or without a speed message within 0.5 s of a frame), in [0, 60]")
     p.add_argument("--no-veto", action="store_true",
                    help="let the policy act without the rule-based safety veto (the shipped policy relies on it: "
                         "alone it crashes far more often; see docs/models/planner_dqn.md)")
@@ -470,7 +475,7 @@ def _make_lane_stage(args: argparse.Namespace, camera: Any, source: Any, first_t
         frames = None
         if needs_pitch:  # a live source cannot be opened twice: it reads its first frames ahead instead
             frames = source.peek(LANE_CALIBRATION_FRAMES) if hasattr(source, "peek") else first_frames(
-                open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive))
+                open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive, ego_speed=False))
         return make_lane_enricher(camera, (source.info.width_px, source.info.height_px), args.lanes, frames,
                                   first_track_id=first_track_id)
     except CalibrationError as e:
@@ -641,7 +646,8 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
                 raise UserInputError("--half runs the network in fp16 on a GPU: add --device cuda (on the CPU "
                                      "fp16 is slower than fp32)")
             check_device(args.backend, args.device)
-            source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive)
+            source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive,
+                                 speed_topic=args.speed_topic)
             if args.resume and source.info.extra.get("live"):
                 source.close()
                 raise UserInputError("--resume does not apply to a live source (camera or stream): it cannot seek")

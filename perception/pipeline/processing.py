@@ -120,6 +120,7 @@ class FrameProcessor:
         with _Timed(work, "postprocess"):
             work.result = self.postprocessor({k: v[0] for k, v in work.raw.items()}, work.params, item.index,
                                              item.timestamp_s)
+            work.result.ego_speed_mps = getattr(item, "ego_speed_mps", None)
         work.raw = None  # the network's outputs are not needed any more
         return work
 

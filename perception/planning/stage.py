@@ -2,10 +2,11 @@
 
 Per frame it builds the :class:`KinematicsObservation` from the tracked vehicles that have a road position
 (``ground_xy_m``; velocity relative to the ego, 0 until the track has one), the ego lane implied by the lane
-stage and an assumed ego speed, and writes ``result.plan``::
+stage and the ego speed: the input's measured speed (``result.ego_speed_mps``, from a log's odometry) or else
+the assumed one, and writes ``result.plan``::
 
     {"action": "FASTER", "policy_action": "FASTER", "vetoed": false, "reason": "policy",
-     "vehicles_observed": 2, "ego_lane_index": 1}
+     "vehicles_observed": 2, "ego_lane_index": 1, "ego_speed_mps": 23.4, "ego_speed_from": "log"}
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class PlanningStage:
         self.counts: dict[str, int] = {}
         self.vetoes = 0
         self.frames = 0
+        self.speed_frames = {"log": 0, "assumed": 0}  # frames planned with each kind of ego speed
 
     def ego_lane_index(self, result: FrameResult) -> int:
         """Lane index (0 = leftmost of ``lanes_count``) from the neighbour lines the lane stage saw."""
@@ -52,19 +54,25 @@ class PlanningStage:
                   for d in result.detections
                   if d.track_id is not None and d.ground_xy_m is not None and d.label in VEHICLE_LABELS]
         lane = self.ego_lane_index(result)
-        obs = self.contract.from_road_tracks(tracks, ego_speed_mps=self.ego_speed_mps, ego_lane_index=lane)
+        measured = result.ego_speed_mps
+        speed, speed_from = (self.ego_speed_mps, "assumed") if measured is None else (float(measured), "log")
+        obs = self.contract.from_road_tracks(tracks, ego_speed_mps=speed, ego_lane_index=lane)
         action = self.policy.act(obs)
         decision = self.veto.check(obs, action, self.contract) if self.veto is not None \
             else VetoDecision(action, False, "")
         plan = decision.to_json(action)
         plan["vehicles_observed"] = int(round(float(obs[1:, 0].sum())))
         plan["ego_lane_index"] = lane
+        plan["ego_speed_mps"] = round(speed, 3)
+        plan["ego_speed_from"] = speed_from
         result.plan = plan
+        self.speed_frames[speed_from] += 1
         self.frames += 1
         self.vetoes += plan["vetoed"]
         self.counts[plan["action"]] = self.counts.get(plan["action"], 0) + 1
 
     def summary(self) -> dict[str, Any]:
         return {"policy": self.policy.path, "policy_sha256": self.policy.sha256, "veto": self.veto is not None,
-                "ego_speed_mps_assumed": self.ego_speed_mps, "frames": self.frames, "vetoed_frames": self.vetoes,
+                "ego_speed_mps_assumed": self.ego_speed_mps, "ego_speed_frames": dict(self.speed_frames),
+                "frames": self.frames, "vetoed_frames": self.vetoes,
                 "actions": dict(sorted(self.counts.items()))}

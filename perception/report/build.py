@@ -153,7 +153,7 @@ def _source_frames(summary: dict[str, Any], wanted: set[int]) -> dict[int, np.nd
 
     info = summary.get("input") or {}
     path = (info.get("identity") or {}).get("path") or info["path"]  # absolute where recorded
-    source = open_source(path, fps=float(info.get("fps") or 10.0), topic=info.get("topic"))
+    source = open_source(path, fps=float(info.get("fps") or 10.0), topic=info.get("topic"), ego_speed=False)
     out: dict[int, np.ndarray] = {}
     try:
         for item in source.iter_frames(0):
@@ -234,6 +234,7 @@ def _settings(summary: dict[str, Any]) -> str:
             ("lanes", lanes.get("source")),
             ("planner policy", plan.get("policy")), ("planner veto", plan.get("veto")),
             ("ego speed assumed (m/s)", plan.get("ego_speed_mps_assumed")),
+            ("ego speed from", _ego_speed_from(inp.get("ego_speed"), plan.get("ego_speed_frames"))),
             ("annotated video", (summary.get("outputs") or {}).get("annotated_video"))]
     lat = summary.get("latency_ms") or {}
     lat_rows = "".join(f"<tr><th>{_esc(k)}</th>" + "".join(f'<td class="num">{_esc(v.get(p))}</td>'
@@ -244,6 +245,14 @@ def _settings(summary: dict[str, Any]) -> str:
     raw = html.escape(json.dumps(summary, indent=1))
     return (_table(rows) + lat_html
             + f"<details><summary>summary.json</summary><pre>{raw}</pre></details>")
+
+
+def _ego_speed_from(log_speed: dict | None, frames: dict | None) -> str | None:
+    """"the log's /odom (nav_msgs/msg/Odometry): 180 frames, assumed: 20 frames", or None without a planner."""
+    if not frames:
+        return None
+    where = f"the log's {log_speed.get('topic')} ({log_speed.get('type')})" if log_speed else "the log"
+    return f"{where}: {frames.get('log', 0)} frames, assumed: {frames.get('assumed', 0)} frames"
 
 
 def build_report(data: RunData) -> str:

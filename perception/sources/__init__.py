@@ -20,30 +20,35 @@ __all__ = ["Frame", "FailedFrame", "SourceInfo", "FrameSource", "VideoSource", "
 
 
 def open_source(path: str | Path, *, fps: float = 10.0, topic: str | None = None,
-                recursive: bool = False) -> FrameSource:
+                recursive: bool = False, speed_topic: str | None = None, ego_speed: bool = True) -> FrameSource:
     """Open ``path`` as a frame source; raise UserInputError with one line when it cannot be read.
 
     ``path``: a video file, a driving log, a folder of images (``recursive``: with its sub-folders), one
     image, a camera index (``0``) or stream URL (``rtsp://...``, ``http://...``), or a glob pattern of images (``'drive/*.jpg'``, quoted so the shell leaves it alone). ``fps`` is
     only used for stills, which carry no timestamps. ``topic`` chooses the camera topic of a driving log
-    (default: its only camera topic); it is an error for other inputs.
+    (default: its only camera topic) and ``speed_topic`` its ego-speed topic (default: the first odometry /
+    twist topic, if any); both are errors for other inputs. ``ego_speed=False`` skips reading a log's speed
+    topic (a second opening that only wants frames).
     """
     from perception.sources.logs import is_log_path, open_log
     from perception.sources.stream import StreamSource, is_live
 
+    flag = "--topic" if topic is not None else "--speed-topic" if speed_topic is not None else None
     if is_live(str(path)):
-        if topic is not None:
-            raise UserInputError("--topic applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to a live source")
+        if flag:
+            raise UserInputError(f"{flag} applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to a live source")
         return StreamSource(str(path))
     p = Path(path)
     if not p.exists():
         if any(c in str(path) for c in "*?["):
+            if flag:
+                raise UserInputError(f"{flag} applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to images")
             return image_glob_source(str(path), fps=fps)
         raise UserInputError(f"input not found: {p}")
     if is_log_path(p):
-        return open_log(p, topic=topic)
-    if topic is not None:
-        raise UserInputError(f"--topic applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to {p.name}")
+        return open_log(p, topic=topic, speed_topic=speed_topic, ego_speed=ego_speed)
+    if flag:
+        raise UserInputError(f"{flag} applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to {p.name}")
     if p.is_dir():
         return image_folder_source(p, fps=fps, recursive=recursive)
     if p.suffix.lower() in IMAGE_EXTENSIONS:

@@ -43,6 +43,8 @@ class Frame:
         warning: set when the frame was decoded but the decoder reported errors in it (the image may show
             damage); None otherwise. The pipeline writes such frames with ``status: "damaged"``.
         name: for stills, the file's path below the stills' common folder (``a/x.png``); None otherwise.
+        ego_speed_mps: the ego's speed at this frame from the log's odometry / twist topic (m/s); None when
+            the input has none (videos, stills, logs without such a topic or without a message near the frame).
     """
 
     index: int
@@ -52,6 +54,7 @@ class Frame:
     log_time_ns: int | None = None
     warning: str | None = None
     name: str | None = None
+    ego_speed_mps: float | None = None
 
     @property
     def size_wh(self) -> tuple[int, int]:

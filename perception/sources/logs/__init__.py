@@ -33,8 +33,11 @@ def is_log_path(path: str | Path) -> bool:
     return p.suffix.lower() in LOG_SUFFIXES
 
 
-def open_log(path: str | Path, topic: str | None = None) -> LogSource:
-    """Open a driving log as a frame source of its camera topic (``topic`` or the only camera topic)."""
+def open_log(path: str | Path, topic: str | None = None, speed_topic: str | None = None,
+             ego_speed: bool = True) -> LogSource:
+    """Open a driving log as a frame source of its camera topic (``topic`` or the only camera topic), with the
+    ego speed from ``speed_topic`` or the log's first odometry / twist topic (see ``ego_speed``; not read when
+    ``ego_speed`` is False)."""
     p = Path(path)
     if p.is_dir():
         backend = _ros2_backend(p)
@@ -48,7 +51,7 @@ def open_log(path: str | Path, topic: str | None = None) -> LogSource:
         backend = Ros1Backend(p)
     else:
         raise LogFormatError(f"{p.name} is not a driving log (.mcap, .bag or a ROS 2 bag folder)")
-    return LogSource(p, backend, topic=topic)
+    return LogSource(p, backend, topic=topic, speed_topic=speed_topic, ego_speed=ego_speed)
 
 
 def _ros2_backend(folder: Path):

@@ -7,7 +7,7 @@ was lost, stops at damage it cannot get past, and records a one-line note in ``d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from perception.sources.logs.image_messages import ImageMessage
 from perception.sources.logs.topics import LogTopic
@@ -53,6 +53,10 @@ class LogBackend(Protocol):
 
     def image_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], ImageMessage]:
         """Return payload -> ImageMessage for ``topic``; raise LogFormatError when its encoding is unsupported."""
+        ...
+
+    def message_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], Any]:
+        """Return payload -> decoded message (a rosbags message, a dict for JSON, a protobuf message)."""
         ...
 
     def messages(self, topic: LogTopic) -> Iterator[LogMessage | LostMessages]:

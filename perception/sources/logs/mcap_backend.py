@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from perception.sources.logs.backend import LogMessage, LostMessages, add_damage_note
 from perception.sources.logs.decoders import image_decoder, message_decoder
@@ -104,6 +104,14 @@ class McapBackend:
         return sorted(seen.values(), key=lambda t: t.name)
 
     def image_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], ImageMessage]:
+        decode, type_name, message_encoding = self._decoder(topic)
+        return image_decoder(type_name, decode, json_base64=message_encoding == "json")
+
+    def message_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], Any]:
+        return self._decoder(topic)[0]
+
+    def _decoder(self, topic: LogTopic) -> tuple[Callable[[bytes | memoryview], Any], str, str]:
+        """(payload -> decoded message, schema name, message encoding) for ``topic``."""
         for layout in self._layout:
             ids = layout.ids_by_topic.get(topic.name)
             if ids:
@@ -112,7 +120,7 @@ class McapBackend:
                 if schema is None:
                     raise LogFormatError(f"topic {topic.name} in {self.name} has no schema record")
                 decode = message_decoder(schema.name, schema.encoding, schema.data, ch.message_encoding)
-                return image_decoder(schema.name, decode, json_base64=ch.message_encoding == "json")
+                return decode, schema.name, ch.message_encoding
         raise LogFormatError(f"topic {topic.name} not in {self.name}")
 
     # -- messages ------------------------------------------------------------------------------------

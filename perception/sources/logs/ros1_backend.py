@@ -8,7 +8,7 @@ index (a recording that was never closed) is scanned once to list its connection
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from perception.sources.logs.backend import LogMessage, LostMessages, add_damage_note
 from perception.sources.logs.decoders import image_decoder, ros_decoder
@@ -68,8 +68,11 @@ class Ros1Backend:
 
     def image_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], ImageMessage]:
         conn = self._connections[min(self._ids(topic.name))]
-        decode = ros_decoder(conn.type_name, conn.definition, schema_encoding="ros1msg")
-        return image_decoder(conn.type_name, decode, json_base64=False)
+        return image_decoder(conn.type_name, self.message_decoder(topic), json_base64=False)
+
+    def message_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], Any]:
+        conn = self._connections[min(self._ids(topic.name))]
+        return ros_decoder(conn.type_name, conn.definition, schema_encoding="ros1msg")
 
     def messages(self, topic: LogTopic) -> Iterator[LogMessage | LostMessages]:
         self.damage = []

@@ -7,7 +7,7 @@ frames the bag's index announced but that could not be read are counted by LogSo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from perception.sources.logs.backend import LogMessage, LostMessages
 from perception.sources.logs.errors import LogFormatError, require
@@ -41,6 +41,10 @@ class RosbagBackend:
     def image_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], ImageMessage]:
         reader, type_name = self._reader, topic.type_name
         return lambda payload: image_message_from(type_name, reader.deserialize(bytes(payload), type_name))
+
+    def message_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], Any]:
+        reader, type_name = self._reader, topic.type_name
+        return lambda payload: reader.deserialize(bytes(payload), type_name)
 
     def messages(self, topic: LogTopic) -> Iterator[LogMessage | LostMessages]:
         self.damage = []

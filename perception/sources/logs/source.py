@@ -4,6 +4,9 @@ Timestamps: ``Frame.timestamp_s`` is the message's record (log) time minus the r
 topic's first message, in seconds; ``Frame.log_time_ns`` keeps the absolute record time. Frames are
 numbered by message position on the topic: a message that cannot be decoded, or that the log's index
 lists (with its time) in a damaged chunk, is a ``FailedFrame`` at its position.
+
+Ego speed: when the log has an odometry or twist topic (or ``speed_topic`` names one), it is read once at
+open and each ``Frame.ego_speed_mps`` is the speed at the frame's record time (``ego_speed``), or None.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 
 from perception.sources.frame import FailedFrame, Frame, SourceInfo
 from perception.sources.logs.backend import LogBackend, LogMessage, LostMessages
+from perception.sources.logs.ego_speed import EgoSpeedTrack, choose_speed_topic, read_ego_speed
 from perception.sources.logs.errors import LogFormatError
 from perception.sources.logs.image_messages import decode_to_bgr
 from perception.sources.logs.topics import choose_topic
@@ -33,9 +37,11 @@ class LogSource:
     frames that only the index's totals reveal are counted in ``frames_lost`` (and a note), not numbered.
     """
 
-    def __init__(self, path: str | Path, backend: LogBackend, topic: str | None = None):
+    def __init__(self, path: str | Path, backend: LogBackend, topic: str | None = None,
+                 speed_topic: str | None = None, ego_speed: bool = True):
         self.path = Path(path)
         self._backend = backend
+        self.ego_speed: EgoSpeedTrack | None = None
         try:
             try:
                 self.topic = choose_topic(backend.topics(), topic, self.path.name)
@@ -45,6 +51,9 @@ class LogSource:
                 raise
             self._decode = backend.image_decoder(self.topic)
             first_image, times_ns = self._probe()
+            speed = choose_speed_topic(backend.topics(), speed_topic, self.path.name) if ego_speed else None
+            if speed is not None:
+                self.ego_speed = read_ego_speed(backend, speed)
         except BaseException:
             backend.close()
             raise
@@ -61,7 +70,8 @@ class LogSource:
             width_px=int(first_image.shape[1]), height_px=int(first_image.shape[0]),
             extra={"topic": self.topic.name, "message_type": self.topic.type_name,
                    "log_start_time_ns": int(self._t0_ns),
-                   "fps_from": "log timestamps (median interval)" if fps_known else "assumed"},
+                   "fps_from": "log timestamps (median interval)" if fps_known else "assumed",
+                   "ego_speed": self.ego_speed.describe() if self.ego_speed is not None else None},
         )
 
     def _probe(self) -> tuple[np.ndarray, list[int]]:
@@ -130,7 +140,9 @@ class LogSource:
             image = decode_to_bgr(self._decode(event.payload))
         except Exception as e:  # noqa: BLE001 - a bad message is one failed frame, never the end of the run
             return FailedFrame(index=index, timestamp_s=t, reason=_reason(e), log_time_ns=event.log_time_ns)
-        return Frame(index=index, timestamp_s=t, image_bgr=image, source=self.info, log_time_ns=event.log_time_ns)
+        speed = self.ego_speed.at(event.log_time_ns) if self.ego_speed is not None else None
+        return Frame(index=index, timestamp_s=t, image_bgr=image, source=self.info, log_time_ns=event.log_time_ns,
+                     ego_speed_mps=speed)
 
     def close(self) -> None:
         self._backend.close()

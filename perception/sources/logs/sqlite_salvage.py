@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from perception.sources.logs.backend import LogMessage, LostMessages, add_damage_note
 from perception.sources.logs.decoders import image_decoder, ros_decoder
@@ -122,16 +122,17 @@ class SqliteSalvageBackend:
                       key=lambda t: t.name)
 
     def image_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], ImageMessage]:
+        return image_decoder(topic.type_name, self.message_decoder(topic), json_base64=False)
+
+    def message_decoder(self, topic: LogTopic) -> Callable[[bytes | memoryview], Any]:
         known = self._definitions.get(topic.type_name)
         if known is not None and known[0] in ("ros2msg", "ros2idl"):
-            decode = ros_decoder(topic.type_name, known[1], schema_encoding=known[0])
-        else:
-            typesys = require("rosbags.typesys", "reading ROS 2 bags")
-            store = typesys.get_typestore(typesys.Stores.LATEST)
-            if topic.type_name not in store.types:
-                raise LogFormatError(f"ROS 2 bag {self.path.name} stores no definition of {topic.type_name}")
-            decode = lambda payload: store.deserialize_cdr(bytes(payload), topic.type_name)  # noqa: E731
-        return image_decoder(topic.type_name, decode, json_base64=False)
+            return ros_decoder(topic.type_name, known[1], schema_encoding=known[0])
+        typesys = require("rosbags.typesys", "reading ROS 2 bags")
+        store = typesys.get_typestore(typesys.Stores.LATEST)
+        if topic.type_name not in store.types:
+            raise LogFormatError(f"ROS 2 bag {self.path.name} stores no definition of {topic.type_name}")
+        return lambda payload: store.deserialize_cdr(bytes(payload), topic.type_name)
 
     def messages(self, topic: LogTopic) -> Iterator[LogMessage | LostMessages]:
         """The topic's readable rows in record-time order; a row whose data is gone is a LostMessages."""
