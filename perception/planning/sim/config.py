@@ -41,6 +41,9 @@ class PlannerTrainConfig:
     shield: bool = False                     # pass every action through the safety veto while training
     shield_veto: str = "headway"             # the shield's veto: "headway" (fixed headway and time-to-collision)
     #   or "braking" (its braking check, for exact observations; not with observation_noise)
+    shield_advisory: bool = False            # with shield: the veto judges each action but does not replace it;
+    #   the policy's own action runs (crashes included), and veto_penalty is the cost of an action it would have
+    #   replaced: the policy learns to drive without the veto instead of leaning on it
     veto_penalty: float = 0.0                # with shield: subtracted from the reward of a step the veto overrode
     #   (training signal only; monitor CSVs and evaluation keep the simulator's reward)
     speed_bonus: float = 0.0                 # added to each step's reward x the speed share (0 at 20, 1 at 30 m/s);
@@ -60,6 +63,8 @@ class PlannerTrainConfig:
             raise ConfigError("total_timesteps and n_envs must be positive")
         if self.veto_penalty < 0 or (self.veto_penalty and not self.shield):
             raise ConfigError("veto_penalty must be >= 0 and needs shield: true")
+        if self.shield_advisory and not self.shield:
+            raise ConfigError("shield_advisory needs shield: true (the veto that judges the actions)")
         if self.shield_veto not in SHIELD_VETOES:
             raise ConfigError(f"shield_veto must be one of {', '.join(SHIELD_VETOES)}, not {self.shield_veto!r}")
         if self.shield_veto == "braking" and self.observation_noise:

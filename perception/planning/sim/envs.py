@@ -26,9 +26,11 @@ def observation_space(contract: KinematicsObservation) -> Any:
 
 def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None = None, seed: int | None = None,
              shield: bool = False, target_speeds_mps: Sequence[float] = DEFAULT_TARGET_SPEEDS_MPS,
-             shield_veto: str = "headway") -> Any:
+             shield_veto: str = "headway", shield_advisory: bool = False) -> Any:
     """A gymnasium env with highway-env's defaults for ``env_id``; observations perturbed by ``noise`` if given;
-    with ``shield`` every action first passes the safety veto (the agent learns inside the veto's limits).
+    with ``shield`` every action first passes the safety veto (the agent learns inside the veto's limits); with
+    ``shield_advisory`` as well, the veto only judges: the agent's own action runs and ``info["vetoed"]`` says
+    whether the veto would have replaced it (a cost to learn from, see :func:`TrainingReward`).
     ``target_speeds_mps``: the ego's speeds for FASTER / SLOWER (highway-env's action ``target_speeds``); only
     the action set changes with it, not the traffic or the reward. ``shield_veto``: ``headway`` (the fixed
     headway veto) or ``braking`` (its braking check, for exact observations; see ``perception.planning.veto``).
@@ -53,7 +55,7 @@ def make_env(env_id: str = "highway-fast-v0", *, noise: PerceptionNoise | None =
     if noise is not None:
         env = NoisyObservation(env, noise, KinematicsObservation(), seed=seed)
     if shield:
-        env = _shield_wrapper()(env, speeds, shield_veto == "braking")
+        env = _shield_wrapper()(env, speeds, shield_veto == "braking", enforce=not shield_advisory)
     return env
 
 
@@ -61,10 +63,13 @@ def _shield_wrapper() -> type:
     import gymnasium as gym
 
     class _Shield(gym.Wrapper):
-        """Replaces a vetoed action by the veto's choice; ``info["vetoed"]`` says when it did."""
+        """Replaces a vetoed action by the veto's choice (only judges it when not ``enforce``);
+        ``info["vetoed"]`` says when the veto did (or would have) replaced the action."""
 
-        def __init__(self, env: Any, target_speeds_mps: tuple[float, ...], braking: bool) -> None:
+        def __init__(self, env: Any, target_speeds_mps: tuple[float, ...], braking: bool,
+                     enforce: bool = True) -> None:
             super().__init__(env)
+            self.enforce = enforce
             self.veto = SafetyVeto.for_target_speeds(target_speeds_mps, exact_observations=braking)
             self.contract = KinematicsObservation()
             self.last_obs = self.previous_obs = None
@@ -76,7 +81,7 @@ def _shield_wrapper() -> type:
 
         def step(self, action: Any) -> Any:
             decision = self.veto.check(self.last_obs, int(action), self.contract, previous_obs=self.previous_obs)
-            obs, reward, terminated, truncated, info = self.env.step(decision.action)
+            obs, reward, terminated, truncated, info = self.env.step(decision.action if self.enforce else action)
             self.last_obs, self.previous_obs = obs, self.last_obs
             return obs, reward, terminated, truncated, {**info, "vetoed": decision.vetoed}
 
@@ -89,7 +94,8 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
     the simulator's.
 
     * ``veto_penalty`` is subtracted from the reward of every step whose action the shield vetoed (shielding
-      with punishment: the agent learns to pick actions the veto accepts, so it needs the veto less);
+      with punishment: the agent learns to pick actions the veto accepts, so it needs the veto less), or, with an
+      advisory shield, would have vetoed (the action runs, so the agent also meets its consequences);
     * ``speed_bonus`` x the simulator's speed share (``info["rewards"]["high_speed_reward"]``: 0 at or below
       20 m/s, 1 at or above 30 m/s, forward speed) is added to every step: the default reward's speed term is
       small next to the cost of a crash, and a shielded agent can afford to weigh speed more. With

@@ -51,11 +51,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shield: bool = False,
                     veto_penalty: float = 0.0, speed_bonus: float = 0.0,
                     target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS,
-                    speed_bonus_from_mps: float | None = None, shield_veto: str = "headway") -> Any:
+                    speed_bonus_from_mps: float | None = None, shield_veto: str = "headway",
+                    shield_advisory: bool = False) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed, shield=shield,
-                   target_speeds_mps=target_speeds_mps, shield_veto=shield_veto)
+                   target_speeds_mps=target_speeds_mps, shield_veto=shield_veto, shield_advisory=shield_advisory)
     env = Monitor(env, monitor_path, info_keywords=("crashed", "speed"))  # logs the simulator's own reward
     return TrainingReward(env, veto_penalty, speed_bonus, speed_bonus_from_mps) if veto_penalty or speed_bonus \
         else env
@@ -145,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
                                    str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty,
                                    config.speed_bonus, config.target_speeds_mps,
                                    config.target_speeds_mps[0] if config.speed_bonus_from_lowest else None,
-                                   config.shield_veto)
+                                   config.shield_veto, config.shield_advisory)
                  for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)
@@ -181,7 +182,8 @@ def main(args: argparse.Namespace) -> int:
     curve = plot_learning_curve(out / "monitor", out / "learning_curve.png")
     summary = {**metadata, "policy": str(out / "policy.pt"), "policy_sha256": sha, "training_episodes": curve}
     if config.eval_episodes > 0 and not interrupted:
-        agent = make_agent("policy+veto" if config.shield else "policy", str(out / "policy.pt"))
+        agent = make_agent("policy+veto" if config.shield and not config.shield_advisory else "policy",
+                           str(out / "policy.pt"))
         summary["quick_eval"] = evaluate_agent(agent, config.env_id,
                                                config.eval_episodes, seed=10_000)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
