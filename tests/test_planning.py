@@ -164,6 +164,23 @@ def test_noise_model_drops_and_perturbs_vehicles():
     assert 1.5 < np.mean(kept) < 2.0  # 5 % of the near car and 25 % of the far one go missing
 
 
+def test_measured_noise_sees_vehicles_nearer_and_spreads_with_range():
+    """The kitti model: a box bottom is a vehicle's nearest face, so ranges come out 1.5 m short, ahead and behind."""
+    from perception.planning.sim.noise import NOISE_MODELS
+
+    kitti = NOISE_MODELS["kitti"]
+    keep_all = PerceptionNoise(**{**kitti.__dict__, "miss_near": 0.0, "miss_far": 0.0})
+    obs = _obs(VehicleState(40.0, 0.0, 0.0, 0.0), VehicleState(-8.0, 4.0, 0.0, 0.0))
+    rng = np.random.default_rng(1)
+    draws = [CONTRACT.decode(keep_all.apply(CONTRACT, obs, rng))[1] for _ in range(600)]
+    ahead = np.array([min(d, key=lambda v: abs(v.x_m - 40)).x_m for d in draws])
+    behind = np.array([min(d, key=lambda v: abs(v.x_m + 8)).x_m for d in draws])
+    assert np.mean(ahead) == pytest.approx(40 - 1.51, abs=0.6) and np.std(ahead) == pytest.approx(0.166 * 40, rel=0.15)
+    assert np.mean(behind) == pytest.approx(-8 + 1.51, abs=0.3)
+    kept = [len(CONTRACT.decode(kitti.apply(CONTRACT, obs, rng))[1]) for _ in range(600)]
+    assert np.mean(kept) == pytest.approx(2 * (1 - kitti.miss_near), abs=0.08)  # both within 50 m
+
+
 def test_policy_file_round_trip_and_hash_errors(tmp_path):
     import torch
 
@@ -329,6 +346,33 @@ def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
     assert vetoed_steps > 0
 
 
+def test_an_advisory_shield_judges_but_lets_the_policys_action_run():
+    """shield_advisory: the veto's objection is reported (and can be charged), the vetoed action still runs."""
+    _needs_highway_env()
+    from perception.planning.sim.envs import make_env
+
+    speeds = (15.0, 20.0, 25.0, 30.0)
+    enforced = make_env("highway-fast-v0", shield=True, shield_veto="braking", target_speeds_mps=speeds)
+    advisory = make_env("highway-fast-v0", shield=True, shield_veto="braking", target_speeds_mps=speeds,
+                        shield_advisory=True)
+    plain = make_env("highway-fast-v0", target_speeds_mps=speeds)
+    runs = {}
+    for name, env in (("enforced", enforced), ("advisory", advisory), ("plain", plain)):
+        env.reset(seed=3)
+        vetoed, speeds_mps, crashed = 0, [], False
+        for _ in range(40):   # always FASTER
+            _, _, done, trunc, info = env.step(FASTER)
+            vetoed += info.get("vetoed", False)
+            speeds_mps.append(info["speed"])
+            if done or trunc:
+                crashed = info["crashed"]
+                break
+        runs[name] = (vetoed, speeds_mps, crashed)
+    assert runs["advisory"][1] == runs["plain"][1] and runs["advisory"][2] == runs["plain"][2]  # same drive
+    assert runs["advisory"][0] > 0 and runs["enforced"][0] > 0   # the veto objected in both
+    assert runs["plain"][2] and not runs["enforced"][2]            # FASTER alone crashes; the enforced shield not
+
+
 def test_speed_bonus_rewards_the_faster_drive_for_training_only():
     _needs_highway_env()
     from perception.planning.sim.envs import TrainingReward, make_env
@@ -346,11 +390,13 @@ def test_speed_bonus_rewards_the_faster_drive_for_training_only():
     assert bonus[FASTER] > 0.3   # near 30 m/s after one FASTER: most of the bonus
 
 
-def test_planner_config_rejects_a_penalty_without_the_shield(tmp_path):
+@pytest.mark.parametrize("text,needle", [("veto_penalty: 0.3\n", "veto_penalty"),
+                                         ("shield_advisory: true\n", "shield_advisory")])
+def test_planner_config_rejects_a_penalty_without_the_shield(tmp_path, text, needle):
     cfg = tmp_path / "p.yaml"
-    cfg.write_text("veto_penalty: 0.3\n")
+    cfg.write_text(text)
     proc = run_cli("perception.planning.sim.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "veto_penalty" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_target_speeds_let_the_ego_brake_below_20_mps_and_the_veto_knows_it():

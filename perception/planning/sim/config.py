@@ -9,6 +9,7 @@ from perception.config import load_config_file
 from perception.errors import ConfigError
 from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS, check_target_speeds
 from perception.planning.sim.envs import SHIELD_VETOES
+from perception.planning.sim.noise import NOISE_MODELS
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PlannerTrainConfig:
     n_envs: int = 2                          # parallel simulator processes (one per core)
     seed: int = 0                            # seeds envs, network init and exploration
     observation_noise: bool = False          # train on observations perturbed by the perception noise model
+    noise_model: str = "assumed"             # which: a key of perception.planning.sim.noise.NOISE_MODELS
     shield: bool = False                     # pass every action through the safety veto while training
     shield_veto: str = "headway"             # the shield's veto: "headway" (fixed headway and time-to-collision)
     #   or "braking" (its braking check, for exact observations; not with observation_noise)
@@ -63,6 +65,8 @@ class PlannerTrainConfig:
             raise ConfigError("total_timesteps and n_envs must be positive")
         if self.veto_penalty < 0 or (self.veto_penalty and not self.shield):
             raise ConfigError("veto_penalty must be >= 0 and needs shield: true")
+        if self.noise_model not in NOISE_MODELS:
+            raise ConfigError(f"noise_model must be one of {', '.join(NOISE_MODELS)}, not {self.noise_model!r}")
         if self.shield_advisory and not self.shield:
             raise ConfigError("shield_advisory needs shield: true (the veto that judges the actions)")
         if self.shield_veto not in SHIELD_VETOES:

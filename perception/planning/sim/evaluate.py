@@ -10,7 +10,7 @@ seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network,
 fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the
 simulator's IDM/MOBIL models drive the ego), ``random`` (uniform actions). Unless ``--no-noise``, ``policy``
 and ``policy+veto`` run again on observations perturbed by the perception noise model
-(``perception.planning.sim.noise``); ``idm`` reads the simulator's true state and is not affected by it. Prints a
+(``perception.planning.sim.noise``; ``--noise-model kitti``: the values measured on KITTI); ``idm`` reads the simulator's true state and is not affected by it. Prints a
 table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``, ``veto_rate``
@@ -35,7 +35,7 @@ from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS
 from perception.planning.sim.envs import idm_ego, make_env
-from perception.planning.sim.noise import PerceptionNoise
+from perception.planning.sim.noise import NOISE_MODELS
 from perception.planning.sim.policies import load_sim_policy
 from perception.planning.veto import SafetyVeto
 
@@ -124,10 +124,11 @@ def make_agent(name: str, policy_path: str | None = None, *, noisy_observations:
 
 
 def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_000, noise: bool = False,
-                   target_speeds_mps: tuple[float, ...] | None = None) -> dict:
+                   target_speeds_mps: tuple[float, ...] | None = None, noise_model: str = "assumed") -> dict:
     """Drive ``episodes`` episodes with seeds seed, seed+1, ...; returns the metrics dict. The ego's action set
-    uses ``target_speeds_mps`` (default: the agent's own, a policy's from its file)."""
-    env = make_env(env_id, noise=PerceptionNoise() if noise else None, seed=seed,
+    uses ``target_speeds_mps`` (default: the agent's own, a policy's from its file). ``noise``: observations pass
+    through the perception noise model ``noise_model`` (a key of ``NOISE_MODELS``)."""
+    env = make_env(env_id, noise=NOISE_MODELS[noise_model] if noise else None, seed=seed,
                    target_speeds_mps=target_speeds_mps or agent.target_speeds_mps)
     crashes, returns, lane_changes, speeds, steps, vetoes = 0, [], [], [], 0, 0
     for ep in range(episodes):
@@ -157,10 +158,11 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
             "veto": agent.veto.kind if agent.veto is not None else None}
 
 
-def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...], str]) -> tuple[str, bool, dict]:
-    name, policy_path, env_id, episodes, seed, noise, speeds, veto = job
+def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...], str, str]) -> tuple[str, bool, dict]:
+    name, policy_path, env_id, episodes, seed, noise, speeds, veto, noise_model = job
     agent = make_agent(name, policy_path, noisy_observations=noise, veto=veto)
-    return name, noise, evaluate_agent(agent, env_id, episodes, seed=seed, noise=noise, target_speeds_mps=speeds)
+    return name, noise, evaluate_agent(agent, env_id, episodes, seed=seed, noise=noise, target_speeds_mps=speeds,
+                                       noise_model=noise_model)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -171,6 +173,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--agents", default=",".join(AGENTS), help=f"comma-separated subset of {','.join(AGENTS)}")
     p.add_argument("--seed", type=int, default=100_000, help="first episode seed")
     p.add_argument("--no-noise", action="store_true", help="skip the runs with perception noise")
+    p.add_argument("--noise-model", default="assumed", choices=tuple(NOISE_MODELS),
+                   help="the noisy runs' noise: assumed (the model's first values) or kitti (the shipped detector's "
+                        "misses and ranging errors measured on KITTI, benchmarks/perception_noise.py)")
     p.add_argument("--veto", default="auto", choices=VETOES,
                    help="policy+veto's veto: auto (braking check on exact observations, fixed headway on noisy "
                         "ones), headway or braking")
@@ -194,9 +199,10 @@ def main(args: argparse.Namespace) -> int:
     if any(a.startswith("policy") for a in agents):
         policy = load_sim_policy(args.policy)  # fail early, with the one-line reason
         speeds = policy.target_speeds_mps  # every agent drives the action set the policy was trained with
-    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds, args.veto) for a in agents]
+    jobs = [(a, args.policy, args.env, args.episodes, args.seed, False, speeds, args.veto, args.noise_model)
+            for a in agents]
     if not args.no_noise:
-        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True, speeds, args.veto)
+        jobs += [(a, args.policy, args.env, args.episodes, args.seed, True, speeds, args.veto, args.noise_model)
                  for a in agents if a.startswith("policy")]
     results: dict[str, dict] = {}
     if args.workers > 1 and len(jobs) > 1:
@@ -211,6 +217,7 @@ def main(args: argparse.Namespace) -> int:
         results[name + (" (noisy obs)" if noise else "")] = metrics
     report = {"env": args.env, "episodes": args.episodes, "first_seed": args.seed,
               "ego_target_speeds_mps": list(speeds), "veto_choice": args.veto,
+              "noise_model": None if args.no_noise else args.noise_model,
               "policy": None if not any(a.startswith("policy") for a in agents) else
               {"path": policy.path, "sha256": policy.sha256}, "agents": results}
     out = Path(args.output)
