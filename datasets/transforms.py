@@ -13,7 +13,7 @@ How the targets travel through albumentations:
 
 Geometric: random scale/translation (= random zoom-in crop / zoom-out with padding, output keeps the
 input size), optional small rotation and perspective, horizontal flip. Photometric: brightness/contrast,
-hue/saturation/value, Gaussian blur, Gaussian noise.
+hue/saturation/value, Gaussian blur, Gaussian noise, and night simulation (``datasets.night``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from perception.preprocess.letterbox import PAD_VALUE, LetterboxParams
 
 from .classes import LANE_SIDE_AFTER_HFLIP, SEG_IGNORE_INDEX
 from .lanes import inside_image, order_bottom_to_top
+from .night import simulate_night
 from .sample import Sample
 
 
@@ -50,6 +51,7 @@ class AugmentConfig:
     blur_p: float = 0.1  # Gaussian blur, kernel 3 or 5
     noise_p: float = 0.1  # Gaussian noise
     noise_std_range: tuple[float, float] = (0.01, 0.04)  # noise std, fraction of 255
+    night_p: float = 0.0  # the frame made to look like night (datasets.night.simulate_night), after the rest
     min_box_visibility: float = 0.3  # detection boxes keeping less of their area become ignore regions
     min_box_size_px: float = 2.0  # boxes thinner than this after the transform are dropped
     fill_value: int = 114  # image border fill (mask borders are filled with 255 = ignore)
@@ -92,10 +94,12 @@ class Augment:
             seed=seed,
             save_applied_params=True,
         )
+        self._rng = np.random.default_rng(seed)
 
     def __call__(self, sample: Sample, seed: int | None = None) -> Sample:
         if seed is not None:
             self._compose.set_random_seed(seed)
+            self._rng = np.random.default_rng(seed)
         c = self.config
         pos = sample.boxes_xyxy if sample.boxes_xyxy is not None else np.zeros((0, 4), np.float32)
         ign = sample.ignore_boxes_xyxy if sample.ignore_boxes_xyxy is not None else np.zeros((0, 4), np.float32)
@@ -116,6 +120,9 @@ class Augment:
         kp = np.asarray(out["keypoints"], np.float64).reshape(-1, 2)
         assert len(kp) == len(keypoints), "albumentations dropped keypoints"
         flipped = any(name == "HorizontalFlip" for name, _ in out["applied_transforms"])
+        night = c.night_p > 0 and self._rng.random() < c.night_p
+        if night:
+            img = simulate_night(img, self._rng)
 
         # boxes: enclosing box of moved corners, clipped; visibility = clipped area / unclipped area
         moved = kp[: 4 * n_box].reshape(n_box, 4, 2) + 0.5  # (B, 4, 2) edge coordinates
@@ -133,7 +140,7 @@ class Augment:
         kept_idx = np.nonzero(keep_pos)[0]
 
         new_meta = dict(sample.meta)
-        new_meta["augment"] = {"hflip": flipped}
+        new_meta["augment"] = {"hflip": flipped, "night": night}
         boxes = labels = ignore = None
         if sample.boxes_xyxy is not None:
             boxes = clipped[keep_pos].astype(np.float32).reshape(-1, 4)

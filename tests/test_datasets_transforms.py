@@ -89,6 +89,26 @@ def test_horizontal_flip_mirrors_lanes_and_swaps_sides():
     assert np.array_equal(out.image_bgr, s.image_bgr[:, ::-1])
 
 
+def test_night_simulation_darkens_a_real_day_frame_and_keeps_its_lanes():
+    s = TuSimpleDataset(data_dir("tusimple_sample_512x288") / "label_data.json")[1]
+    aug = Augment(AugmentConfig(hflip_p=0.0, geometric_p=0.0, night_p=1.0, **NO_PHOTO), seed=3)
+    out = aug(s).validate()
+    assert out.meta["augment"]["night"] and out.image_bgr.shape == s.image_bgr.shape
+    luma_day, luma_night = s.image_bgr.mean(axis=2), out.image_bgr.mean(axis=2).astype(float)
+    assert luma_night.mean() < 0.5 * luma_day.mean()             # much darker overall
+    h = s.height
+    top, pool = luma_night[: h // 3].mean(), luma_night[int(0.7 * h):].mean()
+    assert pool > 1.5 * top                                     # the headlight pool lights the road ahead
+    assert top < 0.35 * luma_day[: h // 3].mean()               # the sky goes dark
+    for before, after in zip(s.lanes, out.lanes):               # geometry untouched
+        np.testing.assert_allclose(after, before)
+    assert out.lane_sides == s.lane_sides
+    again = Augment(AugmentConfig(hflip_p=0.0, geometric_p=0.0, night_p=1.0, **NO_PHOTO), seed=3)(s)
+    assert np.array_equal(again.image_bgr, out.image_bgr)       # reproducible from the seed
+    day = Augment(AugmentConfig(hflip_p=0.0, geometric_p=0.0, night_p=0.0, **NO_PHOTO), seed=3)(s)
+    assert not day.meta["augment"]["night"] and np.array_equal(day.image_bgr, s.image_bgr)
+
+
 def test_real_apollo_frame_stays_valid_under_augmentation():
     root = data_dir("apollo_2d_obstacle_dotah88")
     with pytest.warns(UserWarning):
