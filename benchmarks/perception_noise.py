@@ -8,12 +8,13 @@ does to a vehicle the simulator would observe: it is missed, or its road positio
 detector runs as ``perception.run`` runs it (score threshold, plausibility filter, KITTI's documented mounting:
 P2 and a level camera 1.65 m above the road), and each labelled vehicle the simulator could observe (KITTI Car,
 Van, Truck; occlusion 0-1, truncation <= 0.5, within ``--max-lateral-m``, 10 m, of the camera: two 4 m
-lanes either side and 2 m more, not the cars parked along the kerb of a city street) is matched to the kept vehicle box (car, truck, bus) with the highest IoU >= ``--iou``:
+lanes either side and 2 m more, not the cars parked along the kerb of a city street) is matched to the kept
+vehicle box (car, truck, bus) with the highest IoU >= ``--iou``:
 
 * miss rate within and beyond ``far_m`` (50 m, the model's split), by the label's range;
 * longitudinal error: road x of the box's bottom centre (as the pipeline ranges it) minus the label's range.
   KITTI's location is the 3D box's bottom centre, the simulator's x a vehicle's centre, while a box bottom
-  sees the nearest face: the mean (bias) is reported apart from the spread, and the spread is fitted as
+  sees the nearest face: the median (bias) is reported apart from the spread, and the spread is fitted as
   sigma = a x range + b (least squares on the absolute deviations x sqrt(pi/2), which estimates sigma of a
   Gaussian);
 * lateral error: road y minus the label's (KITTI x to the right, ours y to the left), its spread.

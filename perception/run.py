@@ -647,7 +647,8 @@ def main(args: argparse.Namespace, models: ModelCache | None = None) -> int:
                                      "fp16 is slower than fp32)")
             check_device(args.backend, args.device)
             source = open_source(args.video, fps=args.fps, topic=args.topic, recursive=args.recursive,
-                                 speed_topic=args.speed_topic)
+                                 speed_topic=args.speed_topic,  # a log's speed is read only for the planner
+                                 ego_speed=args.planner == "on" or args.speed_topic is not None)
             if args.resume and source.info.extra.get("live"):
                 source.close()
                 raise UserInputError("--resume does not apply to a live source (camera or stream): it cannot seek")

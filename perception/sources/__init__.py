@@ -36,7 +36,8 @@ def open_source(path: str | Path, *, fps: float = 10.0, topic: str | None = None
     flag = "--topic" if topic is not None else "--speed-topic" if speed_topic is not None else None
     if is_live(str(path)):
         if flag:
-            raise UserInputError(f"{flag} applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to a live source")
+            raise UserInputError(f"{flag} applies to driving logs (.mcap, .bag, ROS 2 bag folder), not to a live "
+                                 f"source")
         return StreamSource(str(path))
     p = Path(path)
     if not p.exists():

@@ -10,8 +10,8 @@ seeds from 10000 and 20000, training from 0). Agents: ``policy`` (the Q-network,
 fixed-headway veto on noisy ones, see ``perception.planning.veto``; ``--veto`` forces one), ``idm`` (the
 simulator's IDM/MOBIL models drive the ego), ``random`` (uniform actions). Unless ``--no-noise``, ``policy``
 and ``policy+veto`` run again on observations perturbed by the perception noise model
-(``perception.planning.sim.noise``; ``--noise-model kitti``: the values measured on KITTI); ``idm`` reads the simulator's true state and is not affected by it. Prints a
-table and JSON and writes ``<output>/planner_eval.json``.
+(``perception.planning.sim.noise``; ``--noise-model kitti``: the values measured on KITTI); ``idm`` reads the
+simulator's true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``, ``veto_rate``
 (share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null without). Every
