@@ -41,6 +41,46 @@ def test_contract_reproduces_the_simulator_observation_exactly():
     assert steps > 10
 
 
+@pytest.mark.parametrize("env_id,lanes", [("highway-fast-v0", 3), ("highway-v0", 4), ("merge-v0", 2)])
+def test_each_roads_observation_is_read_on_its_own_scale(env_id, lanes):
+    """highway-env scales the lateral range by the road's lanes; read with highway-fast's, merge-v0's ego sat
+    between lanes and the veto never braked for the car ahead (100 % crashes)."""
+    _needs_highway_env()
+    from perception.planning.sim.envs import make_env, road_contract
+
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=20000)
+    contract = road_contract(env)
+    assert contract.lanes_count == lanes
+    for _ in range(3):
+        ego, others = contract.states_from_simulator(env)
+        np.testing.assert_allclose(contract.observe(ego, others), obs, atol=1e-6)
+        obs, *_ = env.step(1)
+
+
+def test_on_merge_v0_the_veto_brakes_for_the_car_ahead():
+    """Always FASTER on merge-v0: behind the veto, read on the road's scale, the ego brakes and lives longer."""
+    _needs_highway_env()
+    from perception.planning.sim.envs import make_env
+    from perception.planning.sim.evaluate import PolicyAgent
+
+    agent = PolicyAgent(None, veto=True)
+    env = make_env("merge-v0", target_speeds_mps=agent.target_speeds_mps)
+    obs, _ = env.reset(seed=20000)
+    agent.reset(env)
+    assert agent.veto.lanes_count == 2 and agent.contract.lanes_count == 2
+    vetoes = 0
+    for _ in range(8):
+        decision = agent.veto.check(obs, FASTER, agent.contract, previous_obs=agent.previous_obs)
+        agent.previous_obs = obs
+        vetoes += decision.vetoed
+        obs, _, done, trunc, info = env.step(decision.action)
+        assert not info["crashed"]
+        if done or trunc:
+            break
+    assert vetoes > 0
+
+
 def test_video_tracks_enter_in_simulator_axes():
     """Road frame y is LEFT, the simulator's y is RIGHT: a car 3.5 m to the left shows as y = -3.5 m."""
     obs = CONTRACT.from_road_tracks([(30.0, 3.5, -2.0, 0.0), (80.0, 0.0, 0.0, 0.0)], ego_speed_mps=25.0,

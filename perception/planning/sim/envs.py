@@ -9,7 +9,7 @@ import numpy as np
 
 from perception.errors import UserInputError
 from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS, check_target_speeds
-from perception.planning.observation import FEATURES, KinematicsObservation
+from perception.planning.observation import FEATURES, LANE_WIDTH_M, KinematicsObservation
 from perception.planning.sim.noise import PerceptionNoise
 from perception.planning.veto import SafetyVeto
 
@@ -119,6 +119,19 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
             return obs, reward, terminated, truncated, info
 
     return _TrainingReward(env)
+
+
+def road_contract(env: Any) -> KinematicsObservation:
+    """The Kinematics contract of ``env``'s observation as the simulator scales it (after a ``reset``).
+
+    highway-env sets the lateral range from the lanes beside the ego's first lane (±4 m x lanes: 3 on
+    highway-fast-v0, 4 on highway-v0, 2 on merge-v0) and keeps it for the env's life; read on another road's
+    scale, every lateral position and lane would be off."""
+    ranges = getattr(env.unwrapped.observation_type, "features_range", None) or {}
+    y_max = (ranges.get("y") or (None, None))[1]
+    if y_max is None:
+        return KinematicsObservation()
+    return KinematicsObservation(lanes_count=max(1, int(round(float(y_max) / LANE_WIDTH_M))))
 
 
 def idm_ego(env: Any) -> None:

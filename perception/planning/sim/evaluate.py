@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,12 +35,14 @@ import numpy as np
 from perception.cli import OneLineArgumentParser, run_main
 from perception.errors import UserInputError
 from perception.planning.actions import DEFAULT_TARGET_SPEEDS_MPS
-from perception.planning.sim.envs import idm_ego, make_env
+from perception.planning.sim.envs import idm_ego, make_env, road_contract
 from perception.planning.sim.noise import NOISE_MODELS
 from perception.planning.sim.policies import load_sim_policy
+from perception.planning.observation import KinematicsObservation
 from perception.planning.veto import SafetyVeto
 
 AGENTS = ("policy", "policy+veto", "idm", "random")
+POLICY_CONTRACT = KinematicsObservation()  # the observation layout and scale the policies were trained on
 
 
 class Agent:
@@ -59,7 +62,11 @@ class Agent:
 
 class PolicyAgent(Agent):
     """The policy, greedy; with ``veto``, behind the safety veto for its speeds: the braking check when it gets
-    the simulator's ``exact_observations``, else the fixed-headway veto."""
+    the simulator's ``exact_observations``, else the fixed-headway veto.
+
+    On a road whose observation is scaled for another number of lanes than highway-fast-v0's three (highway-v0,
+    merge-v0), the observation is read on the road's own scale (:func:`road_contract`), the veto knows the
+    road's lanes, and the policy gets the same vehicles on the scale it was trained with."""
 
     def __init__(self, policy_path: str | None, veto: bool, exact_observations: bool = True) -> None:
         self.policy = load_sim_policy(policy_path)
@@ -68,15 +75,20 @@ class PolicyAgent(Agent):
             if veto else None
         self.name = "policy+veto" if veto else "policy"
         self.previous_obs: np.ndarray | None = None  # the veto holds vehicles missing since the last step
+        self.contract = POLICY_CONTRACT  # the simulator's scale of the current road
 
     def reset(self, env: Any) -> None:
         self.previous_obs = None
+        self.contract = road_contract(env)
+        if self.veto is not None and self.veto.lanes_count != self.contract.lanes_count:
+            self.veto = replace(self.veto, lanes_count=self.contract.lanes_count)
 
     def act(self, obs: np.ndarray) -> tuple[int, bool]:
-        action = self.policy.act(obs)
+        seen = obs if self.contract == POLICY_CONTRACT else POLICY_CONTRACT.observe(*self.contract.decode(obs))
+        action = self.policy.act(seen)
         if self.veto is None:
             return action, False
-        decision = self.veto.check(obs, action, previous_obs=self.previous_obs)
+        decision = self.veto.check(obs, action, self.contract, previous_obs=self.previous_obs)
         self.previous_obs = obs
         return decision.action, decision.vetoed
 
