@@ -40,17 +40,6 @@ DEFAULT_DATA = ("kitti:../shared/data/kitti_object_65frames:val", "kitti:../shar
 VEHICLES = ("car", "truck", "bus")
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU float[N, M] of xyxy boxes a (N, 4) and b (M, 4)."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
-
-
 def measure(runner, config, readers, *, conf: float, iou: float, max_lateral_m: float) -> list[dict]:
     """One record per labelled vehicle: range, lateral, matched, predicted road x / y (None when missed)."""
     from perception.evaluation import MAP_DECODE, camera_for_sample, seg_labels_full
@@ -58,6 +47,7 @@ def measure(runner, config, readers, *, conf: float, iou: float, max_lateral_m: 
     from perception.postprocess.detection import decode_detections
     from perception.postprocess.plausibility import PlausibilityFilter
     from perception.preprocess import Preprocessor
+    from perception.tracking.bytetrack import iou_matrix
 
     pre = Preprocessor(config.input_size_wh)
     vehicle_ids = [config.det_classes.index(c) for c in VEHICLES if c in config.det_classes]
@@ -83,7 +73,7 @@ def measure(runner, config, readers, *, conf: float, iou: float, max_lateral_m: 
             gt = [k for k in range(len(sample.boxes_xyxy)) if names[k] in ("Car", "Van", "Truck")
                   and attrs["occluded"][k] <= 1 and attrs["truncated"][k] <= 0.5
                   and abs(attrs["location_xyz_m"][k][0]) <= max_lateral_m]
-            overlaps = _iou(sample.boxes_xyxy[gt].astype(np.float64), boxes) if gt and len(boxes) else None
+            overlaps = iou_matrix(sample.boxes_xyxy[gt].astype(np.float64), boxes) if gt and len(boxes) else None
             taken: set[int] = set()
             for row, k in sorted(enumerate(gt), key=lambda rk: attrs["location_xyz_m"][rk[1]][2]):  # nearest first
                 loc = attrs["location_xyz_m"][k]
@@ -150,6 +140,9 @@ def main() -> int:
     conf = args.conf if args.conf is not None else record.score_threshold
     readers = []
     for spec in args.data or DEFAULT_DATA:
+        if spec.count(":") < 2:
+            print(f"error: --data {spec!r} is not kitti:DIR:SPLIT", file=sys.stderr)
+            return 2
         kind, rest = spec.split(":", 1)
         path, split = rest.rsplit(":", 1)
         if not Path(path).exists():
@@ -169,7 +162,7 @@ def main() -> int:
             ("lateral sigma (m)", model.y_sigma_m, result.get("y_sigma_m"))]
     print(f"weights {Path(loaded.path).name}, score >= {conf}, IoU >= {args.iou}; {result['vehicles']} labelled "
           f"vehicles ({result['vehicles_near']} within {args.far_m:g} m), {result['matched']} matched")
-    print(f"| quantity | noise model (assumed) | measured |\n|---|---|---|")
+    print("| quantity | noise model (assumed) | measured |\n|---|---|---|")
     for name, assumed, measured in rows:
         print(f"| {name} | {assumed:.3f} | {'-' if measured is None else f'{measured:.3f}'} |")
     out = Path(args.output)

@@ -77,13 +77,13 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and any(out.iterdir()):
         raise UserInputError(f"{out} exists and is not empty; choose another --output")
-    clip_dir = out / "clips" / Path(video).stem
-    clip_dir.mkdir(parents=True, exist_ok=True)
-    lines = []
     source = open_source(video, fps=float(info.get("fps") or 10.0), topic=info.get("topic"), ego_speed=False)
+    clip_dir = out / "clips" / Path(video).stem  # made once the input opens: a bad input leaves no folder
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    lines, written, last = [], [], max(chosen)
     try:
         for item in source.iter_frames():
-            if item.index > max(chosen):
+            if item.index > last:
                 break
             if isinstance(item, FailedFrame) or item.index not in chosen:
                 continue
@@ -91,18 +91,19 @@ def main(args: argparse.Namespace) -> int:
             name = clip_dir / f"{item.index:06d}.jpg"
             cv2.imwrite(str(name), item.image_bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
             lanes = chosen[item.index]["lanes"]
-            lowest = min(min(p[1] for p in lane["points_xy"]) for lane in lanes)
-            first = int(np.ceil(lowest / ROW_STEP_PX)) * ROW_STEP_PX
+            top_y = min(min(p[1] for p in lane["points_xy"]) for lane in lanes)  # the highest point of any lane
+            first = int(np.ceil(top_y / ROW_STEP_PX)) * ROW_STEP_PX
             rows = np.arange(first, h, ROW_STEP_PX, dtype=np.float64)
             lines.append({"lanes": [lane_row_xs(lane["points_xy"], rows) for lane in lanes],
                           "h_samples": [int(r) for r in rows], "raw_file": str(name.relative_to(out))})
+            written.append(item.index)
     finally:
         source.close()
     (out / "label_data.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
     (out / "pseudo_labels.json").write_text(json.dumps({
         "made_by": "python -m perception.tools.pseudo_lanes", "run": str(run), "input": video,
         "lane_source": (summary.get("lanes") or {}).get("source"), "every": args.every,
-        "min_confidence": args.min_confidence, "frames": sorted(chosen)[: len(lines)]}, indent=1) + "\n")
+        "min_confidence": args.min_confidence, "frames": written}, indent=1) + "\n")
     print(f"wrote {len(lines)} pseudo-labelled frames ({sum(len(x['lanes']) for x in lines)} lanes) to {out}",
           file=sys.stderr)
     return 0

@@ -25,6 +25,7 @@ import numpy as np
 
 from perception.sources.logs.backend import LogBackend, LogMessage
 from perception.sources.logs.errors import LogFormatError
+from perception.sources.logs.image_messages import message_field
 from perception.sources.logs.topics import LogTopic
 
 # A speed sample counts for a frame when it is at most this far from the frame's record time (s).
@@ -142,7 +143,7 @@ def read_ego_speed(backend: LogBackend, topic: LogTopic) -> EgoSpeedTrack:
 
 
 def _field(message: Any, path: tuple[str, ...]) -> Any:
-    """``message.a.b`` for ROS / protobuf objects, ``message["a"]["b"]`` for JSON dicts."""
+    """``message.a.b`` for ROS / protobuf objects, ``message["a"]["b"]`` for JSON dicts (None when absent)."""
     for name in path:
-        message = message[name] if isinstance(message, dict) else getattr(message, name)
+        message = message_field(message, name)
     return message

@@ -63,7 +63,7 @@ def is_camera_type(type_name: str) -> bool:
     return type_name in CAMERA_TYPES
 
 
-def _get(msg: Any, name: str, default: Any = None) -> Any:
+def message_field(msg: Any, name: str, default: Any = None) -> Any:
     """Field ``name`` of a decoded message: a dict (JSON), a protobuf or a rosbags message object."""
     if isinstance(msg, dict):
         return msg.get(name, default)
@@ -95,17 +95,17 @@ def image_message_from(type_name: str, msg: Any, *, json_base64: bool = False) -
 
     ``json_base64``: bytes fields are base64 strings (the JSON encoding of Foxglove schemas).
     """
-    data = _as_bytes(_get(msg, "data", b""), json_base64=json_base64)
+    data = _as_bytes(message_field(msg, "data", b""), json_base64=json_base64)
     if type_name in COMPRESSED_TYPES:
-        fmt = _get(msg, "format", "")
+        fmt = message_field(msg, "format", "")
         return CompressedImageMessage(format=str(fmt), data=data)
     if type_name in RAW_TYPES:
         try:
-            width, height, step = int(_get(msg, "width", 0)), int(_get(msg, "height", 0)), int(_get(msg, "step", 0))
+            width, height, step = (int(message_field(msg, name, 0)) for name in ("width", "height", "step"))
         except (TypeError, ValueError):
             raise ImageDecodeError("image width/height/step are not integers") from None
-        return RawImageMessage(width=width, height=height, encoding=str(_get(msg, "encoding", "")), step=step,
-                               data=data)
+        return RawImageMessage(width=width, height=height, encoding=str(message_field(msg, "encoding", "")),
+                               step=step, data=data)
     raise ImageDecodeError(f"{type_name} is not a camera image type")
 
 
