@@ -83,16 +83,18 @@ def _lanenet_scores(variant: str) -> dict[str, float]:
         if variant == "512_faded":
             image = fade(image, 0.5, seed=i)
         gt = [np.asarray(g) * scale for g in sample.lanes]
+        h_samples = np.asarray(sample.meta["h_samples"]) * scale  # TuSimple's row accounting, as the benchmark
         for name, views in (("one", None), ("views", ViewsConfig())):
             lanes = detect_image_lanes(image, views=views)
-            evaluators[name].add([lane.points_xy for lane in lanes], gt, image.shape[1])
+            evaluators[name].add([lane.points_xy for lane in lanes], gt, image.shape[1], h_samples)
     return {name: ev.summary()["tusimple_accuracy"] for name, ev in evaluators.items()}
 
 
-@pytest.mark.parametrize("variant", ["1280", "512", "512_faded"])
-def test_views_raise_tusimple_accuracy_on_the_lanenet_frames(variant):
-    """The frames the views were chosen on (not a held-out score). Measured: one view -> 8 views 0.898 -> 0.950
-    at 1280x720, 0.858 -> 0.929 at 512x288, 0.787 -> 0.926 at 512x288 faded to contrast 0.5."""
+@pytest.mark.parametrize("variant,gain", [("1280", 0.01), ("512", 0.02), ("512_faded", 0.03)])
+def test_views_raise_tusimple_accuracy_on_the_lanenet_frames(variant, gain):
+    """The frames the views were chosen on (not a held-out score). The default four views, measured with
+    TuSimple's row accounting: one view -> 4 views 0.918 -> 0.931 at 1280x720, 0.897 -> 0.924 at 512x288,
+    0.896 -> 0.929 at 512x288 faded to contrast 0.5. The views help most where the paint is faint."""
     score = _lanenet_scores(variant)
-    assert score["views"] >= score["one"] + 0.03
+    assert score["views"] >= score["one"] + gain
     assert score["views"] >= 0.9

@@ -289,6 +289,80 @@ def test_sb3_q_network_exports_to_the_same_q_values(tmp_path):
     assert ACTIONS[policy.act(obs)] == ACTIONS[int(model.predict(obs, deterministic=True)[0])]
 
 
+@pytest.mark.parametrize("algorithm", ["qrdqn", "ppo"])
+def test_qrdqn_and_ppo_export_to_a_policy_that_acts_as_they_do(tmp_path, algorithm):
+    """QR-DQN's mean quantiles and PPO's actor logits become the same policy file as DQN's Q-network: the
+    exported policy picks the action the SB3 model picks deterministically, on many observations."""
+    pytest.importorskip("stable_baselines3", reason="stable-baselines3 not installed (pip install -e '.[rl]')")
+    if algorithm == "qrdqn":
+        pytest.importorskip("sb3_contrib", reason="sb3-contrib not installed (pip install -e '.[rl]')")
+    _needs_highway_env()
+    import torch
+
+    from perception.planning.sim.config import DQNConfig, PlannerTrainConfig
+    from perception.planning.sim.envs import make_env
+    from perception.planning.sim.train import build_sb3_model, policy_from_sb3
+
+    config = PlannerTrainConfig(algorithm=algorithm, dqn=DQNConfig(net_arch=(32, 32)), n_quantiles=7)
+    model = build_sb3_model(config, make_env("highway-fast-v0"))
+    for p in model.policy.parameters():  # fresh heads start near zero: spread them so the argmax is decisive
+        torch.nn.init.normal_(p, std=0.3)
+    state, arch = policy_from_sb3(model)
+    assert arch == (32, 32)
+    save_policy(tmp_path / "p.pt", state, arch, (5, 5), {"algorithm": algorithm})
+    policy = load_policy(str(tmp_path / "p.pt"))
+    rng = np.random.default_rng(0)
+    observations = rng.uniform(-1, 1, (200, 5, 5)).astype(np.float32)
+    ours = [policy.act(o) for o in observations]
+    theirs = [int(model.predict(o, deterministic=True)[0]) for o in observations]
+    assert ours == theirs and len(set(ours)) >= 3
+    if algorithm == "qrdqn":
+        with torch.no_grad():
+            mean_q = model.policy.quantile_net(torch.as_tensor(observations[:5])).mean(1).numpy()
+        np.testing.assert_allclose([policy.q_values(o) for o in observations[:5]], mean_q, rtol=1e-4, atol=1e-5)
+
+
+def test_init_model_continues_a_run_of_its_algorithm_and_refuses_another(tmp_path):
+    """A QR-DQN run's model.zip continues with its exact weights (its quantiles survive, which policy.pt's mean
+    does not); a PPO file or a missing one is refused in one line."""
+    pytest.importorskip("sb3_contrib", reason="sb3-contrib not installed (pip install -e '.[rl]')")
+    _needs_highway_env()
+    import torch
+
+    from perception.errors import UserInputError
+    from perception.planning.sim.config import DQNConfig, PlannerTrainConfig
+    from perception.planning.sim.envs import make_env
+    from perception.planning.sim.train import build_sb3_model, continue_from
+
+    env = make_env("highway-fast-v0")
+    small = DQNConfig(net_arch=(16, 16))
+    first = build_sb3_model(PlannerTrainConfig(algorithm="qrdqn", dqn=small, n_quantiles=5, seed=1), env)
+    first.save(str(tmp_path / "model.zip"))
+    second = build_sb3_model(PlannerTrainConfig(algorithm="qrdqn", dqn=small, n_quantiles=5, seed=2), env)
+    before = [p.clone() for p in second.policy.parameters()]
+    sha = continue_from(second, str(tmp_path / "model.zip"))
+    assert len(sha) == 64
+    assert any(not torch.equal(a, b) for a, b in zip(before, second.policy.parameters()))
+    for a, b in zip(first.policy.parameters(), second.policy.parameters()):
+        assert torch.equal(a, b)
+    ppo = build_sb3_model(PlannerTrainConfig(algorithm="ppo", dqn=small), env)
+    ppo.save(str(tmp_path / "ppo.zip"))
+    with pytest.raises(UserInputError, match="does not fit"):
+        continue_from(second, str(tmp_path / "ppo.zip"))
+    with pytest.raises(UserInputError, match="no such file"):
+        continue_from(second, str(tmp_path / "missing.zip"))
+
+
+@pytest.mark.parametrize("text,needle", [("algorithm: a2c\n", "algorithm"),
+                                         ("algorithm: ppo\ninit_policy: dqn_highway_fast_braking\n", "init_policy"),
+                                         ("init_model: runs/x/policy.pt\n", "init_model")])
+def test_planner_config_rejects_an_unknown_algorithm_or_a_dqn_start_for_another(tmp_path, text, needle):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(text)
+    proc = run_cli("perception.planning.sim.train", "--config", str(cfg), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_evaluate_cli_reports_the_three_agents(tmp_path):
     _needs_highway_env()
     from perception.planning.policy import DEFAULT_POLICY
@@ -336,6 +410,11 @@ def test_only_published_policies_ship_and_the_simulator_side_keeps_the_supersede
     configs = sorted((REPO / "perception" / "planning" / "sim" / "configs").glob("*.yaml"))
     inits = {load_planner_config(c).init_policy for c in configs} - {""}
     assert inits and inits <= set(SUPERSEDED_POLICIES) | set(PUBLISHED_POLICIES)
+    from perception.planning.sim.policies import CANDIDATE_POLICIES, SIM_WEIGHTS_DIR
+
+    kept = {p.name for p in SIM_WEIGHTS_DIR.glob("*.pt")}  # every simulator-side file is registered by name
+    assert kept == {r.file_name for r in (SUPERSEDED_POLICIES | CANDIDATE_POLICIES).values()}
+    assert load_sim_policy("ppo_highway_fast_speed").metadata["config"]["algorithm"] == "ppo"
     for name in inits:  # every staged config still starts from a hash-checked file
         assert load_sim_policy(name).sha256 == {**PUBLISHED_POLICIES, **SUPERSEDED_POLICIES}[name].sha256
 

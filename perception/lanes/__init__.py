@@ -18,7 +18,7 @@ Public API
 make_lane_stage(camera, size_wh, source=, calibration_frames=, config=) -> LaneStage   the pipeline stage
 LaneStage(result, image_bgr)                 fills result.lanes and result.ego; .summary() for summary.json
 hud_lines(ego)                               HUD text for the annotated video
-detect_image_lanes(image_bgr, camera=None)   labelled lines of one still (no tracking; 8 views' consensus)
+detect_image_lanes(image_bgr, camera=None)   labelled lines of one still (no tracking; 4 views' consensus)
 lane_camera, LaneCamera, DEFAULT_HEIGHT_M    which camera/mounting is used
 ClassicalLaneFinder, ClassicalConfig, LaneTracker, TrackerConfig, BevGrid, BevProjector, LineObservation
 """
@@ -34,8 +34,8 @@ from perception.lanes.tracker import LaneTracker, TrackerConfig
 
 # The lane source perception.run and perception.evaluate use unless told otherwise (benchmarks/lanes.py reports every
 # source). Chosen on 2026-12-05 (docs/history.md, "Lanes"): on the CULane night frames, unseen by every source, the
-# classical finder scores F1 0.40 and the network's lane heads 0.00; the row-anchor head leads only on the CULane val
-# block it was selected on (0.31 vs 0.26).
+# classical finder scores F1 0.40 (0.35 with the four views stills use since, for TuSimple's 200 ms rule) and the
+# network's lane heads 0.00; the row-anchor head leads only on the CULane val block it was selected on (0.31 vs 0.26).
 DEFAULT_LANE_SOURCE = "classical"
 
 __all__ = [

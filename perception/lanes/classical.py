@@ -150,9 +150,19 @@ def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = np.full((response.shape[0], 1), np.inf, np.float32)
     if rows.any():
         r = np.where(use[rows], response[rows], np.nan)
-        med = np.nanmedian(r, axis=1, keepdims=True)
-        out[rows] = 1.4826 * np.nanmedian(np.abs(r - med), axis=1, keepdims=True)
+        n = use[rows].sum(axis=1)  # (m,) >= 1
+        med = _nanmedian_rows(r, n)
+        out[rows] = 1.4826 * _nanmedian_rows(np.abs(r - med), n)
     return out
+
+
+def _nanmedian_rows(values: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """(m, 1) median of each row of ``values`` (m, w) over its ``n`` (m,) finite entries (NaN elsewhere): the
+    same numbers as ``np.nanmedian(values, axis=1, keepdims=True)`` (NaN sorts last; the two middle values'
+    mean when n is even), without its masked-array path (about 1 ms a call)."""
+    ordered = np.sort(values, axis=1)
+    index = np.arange(len(values))
+    return ((ordered[index, (n - 1) // 2] + ordered[index, n // 2]) / 2)[:, None]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ the frame's own noise (``ClassicalConfig.noise_k`` = :data:`FAINT_NOISE_K`), kep
 (:func:`perception.lanes.sides.polyline_px`); *where lines end*: up to ``FAR_EXTENSION`` times the farthest
 marking found, but no higher than ``LABEL_TOP_FRAC`` of the way from the horizon (of the still's own camera)
 down to the bottom row, because TuSimple's labels stop short of the horizon and its accounting counts rows
-past a label's end as misses; and all of this on eight views of the still with their consensus as the answer
+past a label's end as misses; and all of this on four views of the still with their consensus as the answer
 (:mod:`perception.lanes.views`). How each step and value was chosen, with its measurements: docs/history.md,
 "Lanes".
 """

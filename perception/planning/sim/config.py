@@ -31,10 +31,29 @@ class DQNConfig:
 
 
 @dataclass(frozen=True)
+class PPOConfig:
+    """stable-baselines3 PPO hyper-parameters (names as in SB3); the actor's layers are ``dqn.net_arch`` wide."""
+
+    learning_rate: float = 3e-4              # Adam step size
+    n_steps: int = 256                       # transitions per env between updates
+    batch_size: int = 64                     # transitions per minibatch
+    n_epochs: int = 10                       # passes over each rollout
+    gae_lambda: float = 0.95                 # generalised advantage estimation
+    clip_range: float = 0.2                  # policy ratio clip
+    ent_coef: float = 0.01                   # entropy bonus (exploration)
+
+
+ALGORITHMS = ("dqn", "qrdqn", "ppo")  # qrdqn and ppo need sb3-contrib / SB3 (the rl extra)
+
+
+@dataclass(frozen=True)
 class PlannerTrainConfig:
     """Every field can be set in the YAML file given with ``--config``."""
 
     env_id: str = "highway-fast-v0"          # gymnasium id registered by highway-env
+    algorithm: str = "dqn"                   # "dqn", "qrdqn" (quantile regression DQN, sb3-contrib) or "ppo";
+    #   every one is saved as the same policy file: an MLP whose argmax is the action (Q-values, mean quantiles
+    #   or the actor's logits), so evaluation and the pipeline run them alike
     total_timesteps: int = 60_000            # environment transitions over all envs
     n_envs: int = 2                          # parallel simulator processes (one per core)
     seed: int = 0                            # seeds envs, network init and exploration
@@ -55,12 +74,27 @@ class PlannerTrainConfig:
     #   (highway-env's action "target_speeds", evenly spaced); recorded in the policy file, which evaluation and
     #   the pipeline then use with the same speeds
     init_policy: str = ""                    # start the Q-network from this policy file or published name
+    init_model: str = ""                     # or continue a run of the same algorithm from its stable-baselines3
+    #   file (model.zip or checkpoints/step_<N>_steps.zip): its network and optimizer weights (read as tensors only;
+    #   no pickled objects), with this config's schedule; any algorithm
     checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
     eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
     device: str = "cpu"                      # torch device for the Q-network
-    dqn: DQNConfig = field(default_factory=DQNConfig)
+    dqn: DQNConfig = field(default_factory=DQNConfig)  # also qrdqn's (and net_arch, gamma for ppo)
+    n_quantiles: int = 25                    # qrdqn: quantiles per action
+    ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {self.algorithm!r}")
+        if self.init_policy and self.init_model:
+            raise ConfigError("give init_policy or init_model, not both")
+        if self.init_model and not str(self.init_model).endswith(".zip"):
+            raise ConfigError(f"init_model must be a stable-baselines3 .zip file, not {self.init_model!r}")
+        if self.init_policy and self.algorithm != "dqn":
+            raise ConfigError("init_policy continues a DQN's Q-network; it needs algorithm: dqn")
+        if self.n_quantiles < 2:
+            raise ConfigError("n_quantiles must be >= 2")
         if self.total_timesteps <= 0 or self.n_envs <= 0:
             raise ConfigError("total_timesteps and n_envs must be positive")
         if self.veto_penalty < 0 or (self.veto_penalty and not self.shield):

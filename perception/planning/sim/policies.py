@@ -1,4 +1,5 @@
-"""Superseded planner policies, kept for the simulator side only (not package data, not used by the runtime).
+"""Superseded and candidate planner policies, kept for the simulator side only (not package data, not used by the
+runtime).
 
 The staged training configs in ``configs/`` start from them (``init_policy: dqn_highway_fast_speeds15``, ...)
 and ``perception.planning.sim.evaluate --policy NAME`` reproduces their published numbers. Names resolve here
@@ -39,7 +40,23 @@ SUPERSEDED_POLICIES: dict[str, PolicyRecord] = {
         folder=SIM_WEIGHTS_DIR,
     ),
 }
-SIM_POLICIES: dict[str, PolicyRecord] = {**PUBLISHED_POLICIES, **SUPERSEDED_POLICIES}
+# Measured and not shipped (docs/history.md, "DQN, QR-DQN and PPO at one budget"): safer alone than the default,
+# slower; kept so that ``evaluate --policy NAME`` reproduces their numbers.
+CANDIDATE_POLICIES: dict[str, PolicyRecord] = {
+    "qrdqn_highway_fast": PolicyRecord(  # compare_qrdqn.yaml: 30,000 transitions from scratch
+        name="qrdqn_highway_fast",
+        file_name="qrdqn_highway_fast-b2e577a1.pt",
+        sha256="b2e577a17dbae8aaadaf74fdc49ab7ed4816112a59c4bcc3b6a2745297148bbe",
+        folder=SIM_WEIGHTS_DIR,
+    ),
+    "ppo_highway_fast_speed": PolicyRecord(  # compare_ppo.yaml, then ppo_speed.yaml: 70,000 transitions
+        name="ppo_highway_fast_speed",
+        file_name="ppo_highway_fast_speed-afa87ee8.pt",
+        sha256="afa87ee89e50fa2c944cdcb1bd4bc1252fa2ffa1fd52ac7afd093c08aabfe73b",
+        folder=SIM_WEIGHTS_DIR,
+    ),
+}
+SIM_POLICIES: dict[str, PolicyRecord] = {**PUBLISHED_POLICIES, **SUPERSEDED_POLICIES, **CANDIDATE_POLICIES}
 
 
 def load_sim_policy(path_or_name: str | None = None) -> Policy:

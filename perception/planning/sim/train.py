@@ -1,11 +1,12 @@
-"""Train the behaviour planner with stable-baselines3 DQN in highway-env.
+"""Train the behaviour planner with stable-baselines3 (DQN; QR-DQN or PPO by ``algorithm``) in highway-env.
 
     python -m perception.planning.sim.train [--config planner.yaml] [--output runs/planner] [--timesteps N]
                                             [--n-envs N] [--seed N] [--noise]
 
 Writes into the output folder: ``config.yaml``; ``monitor/*.monitor.csv`` (one row per episode per env);
-``progress.csv`` (SB3 training log); ``checkpoints/step_<N>.zip`` (SB3 checkpoints); ``policy.pt`` (the
-Q-network as a plain tensor file, what ``perception.run`` and ``perception.planning.sim.evaluate`` load);
+``progress.csv`` (SB3 training log); ``checkpoints/step_<N>_steps.zip`` (SB3 checkpoints) and ``model.zip`` (the
+final SB3 model: what ``init_model`` continues); ``policy.pt`` (the network as a plain tensor file, what
+``perception.run`` and ``perception.planning.sim.evaluate`` load);
 ``learning_curve.png``; ``train_summary.json`` (steps, wall time, quick evaluation).
 Exit codes: 0 done, 2 bad input, 130 interrupted (policy.pt then holds the weights reached so far).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import sys
 import time
@@ -100,11 +102,70 @@ def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict
 
 
 def policy_from_sb3(model: Any) -> tuple[dict[str, Any], tuple[int, ...]]:
-    """(state_dict for :func:`build_q_network`, net_arch) from a stable-baselines3 DQN model."""
-    seq = model.policy.q_net.q_net  # nn.Sequential of Linear/ReLU
-    linears = [m for m in seq if hasattr(m, "weight")]
+    """(state_dict for :func:`build_q_network`, net_arch) from a stable-baselines3 DQN, QR-DQN or PPO model.
+
+    DQN: its Q-network. QR-DQN: its quantile network with the last layer averaged over the quantiles (the mean
+    quantile is its Q-value; a mean of linear maps is one linear map). PPO: its actor (ReLU layers) and action
+    head, whose logits rank the actions as the Q-values do (the pipeline acts on the argmax only).
+    """
+    import torch
+    import torch.nn as nn
+
+    policy = model.policy
+    if hasattr(policy, "q_net"):
+        layers = list(policy.q_net.q_net)
+    elif hasattr(policy, "quantile_net"):
+        layers = list(policy.quantile_net.quantile_net)
+        last = layers[-1]
+        n_actions, n_quantiles = int(model.action_space.n), int(policy.quantile_net.n_quantiles)
+        folded = nn.Linear(last.in_features, n_actions)
+        with torch.no_grad():  # output index = quantile * n_actions + action
+            folded.weight.copy_(last.weight.reshape(n_quantiles, n_actions, -1).mean(0))
+            folded.bias.copy_(last.bias.reshape(n_quantiles, n_actions).mean(0))
+        layers[-1] = folded
+    elif hasattr(policy, "action_net"):
+        layers = list(policy.mlp_extractor.policy_net) + [policy.action_net]
+    else:
+        raise TypeError(f"cannot export a {type(model).__name__} policy")
+    if not all(isinstance(m, (nn.Linear, nn.ReLU)) for m in layers):
+        raise TypeError("the exported policy must be Linear/ReLU layers (set activation_fn=nn.ReLU)")
+    seq = nn.Sequential(*layers)
+    linears = [m for m in layers if isinstance(m, nn.Linear)]
     net_arch = tuple(int(m.out_features) for m in linears[:-1])
-    return dict(seq.state_dict()), net_arch
+    return {k: v.detach().clone() for k, v in seq.state_dict().items()}, net_arch
+
+
+def build_sb3_model(config: Any, venv: Any) -> Any:
+    """The stable-baselines3 model of ``config.algorithm`` on ``venv`` (hyper-parameters from the config)."""
+    import torch.nn as nn
+
+    d = config.dqn
+    off_policy = dict(learning_rate=d.learning_rate, buffer_size=d.buffer_size, learning_starts=d.learning_starts,
+                      batch_size=d.batch_size, gamma=d.gamma, train_freq=d.train_freq,
+                      gradient_steps=d.gradient_steps, target_update_interval=d.target_update_interval,
+                      exploration_fraction=d.exploration_fraction,
+                      exploration_initial_eps=d.exploration_initial_eps,
+                      exploration_final_eps=d.exploration_final_eps, seed=config.seed, device=config.device,
+                      verbose=0)
+    if config.algorithm == "dqn":
+        from stable_baselines3 import DQN
+
+        return DQN("MlpPolicy", venv, policy_kwargs={"net_arch": list(d.net_arch)}, **off_policy)
+    if config.algorithm == "qrdqn":
+        try:
+            from sb3_contrib import QRDQN
+        except ImportError:
+            raise UserInputError("algorithm qrdqn needs sb3-contrib: pip install -e '.[rl]'") from None
+        return QRDQN("MlpPolicy", venv, policy_kwargs={"net_arch": list(d.net_arch),
+                                                       "n_quantiles": config.n_quantiles}, **off_policy)
+    from stable_baselines3 import PPO
+
+    p = config.ppo
+    return PPO("MlpPolicy", venv, learning_rate=p.learning_rate, n_steps=p.n_steps, batch_size=p.batch_size,
+               n_epochs=p.n_epochs, gamma=d.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range,
+               ent_coef=p.ent_coef, seed=config.seed, device=config.device, verbose=0,
+               policy_kwargs={"net_arch": {"pi": list(d.net_arch), "vf": list(d.net_arch)},
+                              "activation_fn": nn.ReLU})
 
 
 def load_sb3_q_network(model: Any, policy: Policy) -> None:
@@ -120,6 +181,25 @@ def load_sb3_q_network(model: Any, policy: Policy) -> None:
     model.policy.q_net_target.load_state_dict(model.policy.q_net.state_dict())
 
 
+def continue_from(model: Any, path: str) -> str:
+    """Load the network and optimizer weights of a stable-baselines3 file of ``model``'s algorithm into
+    ``model`` (SB3 reads its tensors with ``weights_only=True`` and skips the pickled data); its SHA-256.
+
+    Raises UserInputError when the file is missing or does not fit (another algorithm or layout).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise UserInputError(f"init_model {path}: no such file")
+    sha = hashlib.sha256(file.read_bytes()).hexdigest()
+    try:
+        model.set_parameters(str(file), exact_match=True, device=model.device)
+    except Exception as e:  # zipfile, key or shape errors of a file from another algorithm or layout
+        raise UserInputError(f"init_model {path} does not fit this {type(model).__name__} "
+                             f"({str(e).splitlines()[0][:120]})") from None
+    print(f"[planner] continuing from {file} (sha256 {sha[:12]})", file=sys.stderr)
+    return sha
+
+
 def main(args: argparse.Namespace) -> int:
     config = load_planner_config(args.config, {
         "total_timesteps": args.timesteps, "n_envs": args.n_envs, "seed": args.seed,
@@ -132,7 +212,6 @@ def main(args: argparse.Namespace) -> int:
             from None
     import torch
     import yaml
-    from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
@@ -151,16 +230,11 @@ def main(args: argparse.Namespace) -> int:
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)
     venv.seed(config.seed)
-    d = config.dqn
-    model = DQN("MlpPolicy", venv, policy_kwargs={"net_arch": list(d.net_arch)}, learning_rate=d.learning_rate,
-                buffer_size=d.buffer_size, learning_starts=d.learning_starts, batch_size=d.batch_size,
-                gamma=d.gamma, train_freq=d.train_freq, gradient_steps=d.gradient_steps,
-                target_update_interval=d.target_update_interval, exploration_fraction=d.exploration_fraction,
-                exploration_initial_eps=d.exploration_initial_eps, exploration_final_eps=d.exploration_final_eps,
-                seed=config.seed, device=config.device, verbose=0)
+    model = build_sb3_model(config, venv)
     if init is not None:
         load_sb3_q_network(model, init)
         print(f"[planner] Q-network initialised from {init.path} (sha256 {init.sha256[:12]})", file=sys.stderr)
+    init_model_sha256 = continue_from(model, config.init_model) if config.init_model else None
     model.set_logger(configure(str(out), ["csv"]))
     callbacks = [_Progress(config.total_timesteps)]
     if config.checkpoint_every > 0:
@@ -174,10 +248,12 @@ def main(args: argparse.Namespace) -> int:
         interrupted = True
     wall_s = time.perf_counter() - t0
     venv.close()
+    model.save(str(out / "model.zip"))  # what init_model continues (the exported policy.pt loses QR-DQN's quantiles)
     state, net_arch = policy_from_sb3(model)
     metadata = {"trained_by": "python -m perception.planning.sim.train", "config": config_to_dict(config),
                 "timesteps": int(model.num_timesteps), "wall_time_s": round(wall_s, 1),
-                "threads": torch.get_num_threads(), "interrupted": interrupted}
+                "threads": torch.get_num_threads(), "interrupted": interrupted,
+                "init_model_sha256": init_model_sha256}
     sha = save_policy(out / "policy.pt", state, net_arch, (KinematicsObservation().vehicles_count, 5), metadata)
     curve = plot_learning_curve(out / "monitor", out / "learning_curve.png")
     summary = {**metadata, "policy": str(out / "policy.pt"), "policy_sha256": sha, "training_episodes": curve}
