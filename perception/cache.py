@@ -20,6 +20,12 @@ def cache_dir() -> Path:
     return Path(base) / "perception"
 
 
+# Entries shipped with the package for its published weights and policy (the ONNX graph of the default network,
+# the numpy copy of the default policy), in the same layout as the user cache, so that even a first run needs
+# neither torch nor an export. Read-only; each entry is also checked against a SHA-256 in its record in code.
+SHIPPED_CACHE_DIR = Path(__file__).resolve().parent / "weights" / "cache"
+
+
 def write_file_atomic(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -277,14 +277,14 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
 
 
 def _graph_from_cache(args: argparse.Namespace) -> tuple[Any, dict[str, Any], None] | None:
-    """The published weights' ONNX graph from the user cache, found from their hash without loading the checkpoint
-    (so without torch: the usual start-up). Returns (graph as a DeployArtifact, weights_info, None) and sets
+    """The published weights' ONNX graph from the user cache (or the one shipped with the package), found from
+    their hash without loading the checkpoint (so without torch: the usual start-up). Returns (graph as a DeployArtifact, weights_info, None) and sets
     ``args.onnx_graph``; None where the checkpoint must be loaded (another backend, --weights, a first run, a
     changed or broken cache entry, weights that fail their hash: the usual path then explains or repairs)."""
     if args.backend != "onnxruntime" or args.weights:
         return None
     from perception.backends.metadata import DeployArtifact
-    from perception.backends.onnx_cache import find_cached_onnx
+    from perception.backends.onnx_cache import find_cached_onnx, find_shipped_onnx
     from perception.model import default_weights, published_weights, sha256_of
 
     try:
@@ -293,7 +293,8 @@ def _graph_from_cache(args: argparse.Namespace) -> tuple[Any, dict[str, Any], No
         raise UserInputError(f"--model: {e}") from None
     if record is None or not record.path.is_file() or sha256_of(record.path) != record.sha256:
         return None
-    found = find_cached_onnx(record.sha256, args.imgsz, fp16=args.half)
+    found = find_cached_onnx(record.sha256, args.imgsz, fp16=args.half) or \
+        find_shipped_onnx(record.sha256, record.onnx_graph_sha256, args.imgsz, fp16=args.half)
     if found is None:
         return None
     graph = found.graph

@@ -7,7 +7,8 @@ An entry is named by what determines the graph: the weights' SHA-256, the input 
     CACHE/onnx/<weights sha256[:16]>.checkpoint.json   the checkpoint's own input size and metadata
 
 With that record ``find_cached_onnx`` finds a checked graph from the weights' SHA-256 alone, without loading the
-checkpoint (and so without importing torch): the usual start-up of ``perception.run``.
+checkpoint (and so without importing torch): the usual start-up of ``perception.run``. The default weights' graph
+also ships with the package in the same layout (``find_shipped_onnx``), so a first run starts the same way.
 
 ``CACHE`` is ``$PERCEPTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/perception``, else ``~/.cache/perception``; it is
 never a run's output folder. An entry whose bytes do not match its ``.sha256`` (cut short, edited, left
@@ -25,7 +26,7 @@ from typing import Any
 
 from perception.backends.metadata import DEFAULT_OPSET, config_from_metadata, from_onnx_props, to_onnx_props
 from perception.backends.onnx_props import read_metadata_props
-from perception.cache import cache_dir, hash_record, write_file_atomic, write_hash_record
+from perception.cache import SHIPPED_CACHE_DIR, cache_dir, hash_record, write_file_atomic, write_hash_record
 from perception.config import config_to_dict
 from perception.errors import UserInputError
 from perception.model.config import ModelConfig
@@ -158,3 +159,17 @@ def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None 
     if meta.get(WEIGHTS_SHA_KEY) != weights_sha256 or tuple(config.input_size_wh) != size_wh:
         return None
     return FoundGraph(CachedGraph(onnx_path, expected, "cache hit"), config, dict(record.get("metadata") or {}))
+
+
+def find_shipped_onnx(weights_sha256: str, graph_sha256: str, input_size_wh: tuple[int, int] | None = None, *,
+                      opset: int = DEFAULT_OPSET, fp16: bool = False) -> FoundGraph | None:
+    """The graph shipped with the package for the published weights with this SHA-256 (``SHIPPED_CACHE_DIR``,
+    the user cache's layout), when its bytes have the published ``graph_sha256`` and it fits the input size;
+    None otherwise (the caller then exports one into the user cache). Never raises for a broken entry."""
+    if not graph_sha256 or fp16:
+        return None
+    found = find_cached_onnx(weights_sha256, input_size_wh, opset=opset, folder=SHIPPED_CACHE_DIR)
+    if found is None or found.graph.sha256 != graph_sha256:
+        return None
+    return FoundGraph(CachedGraph(found.graph.path, found.graph.sha256, "shipped"), found.config,
+                      found.checkpoint_metadata)

@@ -46,6 +46,9 @@ class WeightsRecord:
     seg_classes: tuple[str, ...] = DEFAULT_SEG_CLASSES
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics from the model card
     score_threshold: float = 0.3  # default detection threshold, chosen for best F1 on the validation split
+    onnx_graph_sha256: str = ""  # SHA-256 of its ONNX graph at input_size_wh shipped in perception/weights/cache/
+    #   ("" if none): a first run uses it instead of importing torch to export one (python -m
+    #   perception.tools.ship_cache writes it)
 
     @property
     def path(self) -> Path:
@@ -62,6 +65,7 @@ PUBLISHED_WEIGHTS: dict[str, WeightsRecord] = {
         name="multitask_lite_v3",
         file_name="multitask_lite_v3-6c30ad37.pt",
         sha256="6c30ad370d36e70b439a57370ff6057fc696f14cf4358a9cc859b0ee2ef1a746",
+        onnx_graph_sha256="e71e6cf9a5f6366e9a26a24d40fcf94ceef6a3755ec4b27ebde7faae3c8b423f",
         size="lite",
         metrics={"camvid_val_miou": 0.5397, "cityscapes_val_miou": 0.5168, "idd_val_coarse_miou": 0.5232,
                  "apollo_val_ap50": 0.1224, "apollo_val_car_ap50": 0.3713, "kitti_val_ap50": 0.2304,

@@ -35,6 +35,8 @@ class PolicyRecord:
     file_name: str
     sha256: str
     folder: Path = WEIGHTS_DIR  # perception/planning/weights/ (package data) unless stated
+    numpy_sha256: str = ""  # SHA-256 of its numpy copy shipped in perception/weights/cache/policies/ ("" if
+    #   none): a first run reads that instead of importing torch (python -m perception.tools.ship_cache writes it)
 
     @property
     def path(self) -> Path:
@@ -48,6 +50,7 @@ PUBLISHED_POLICIES: dict[str, PolicyRecord] = {
         name="dqn_highway_fast_braking",
         file_name="dqn_highway_fast_braking-958ee2d9.pt",
         sha256="958ee2d911c92330565d211d0f83bb10c569a6b706fa3dd60eb7533c39f2c67e",
+        numpy_sha256="e77bcb27ed3457067e327b3d43dcf896f02983aada67c37d41aba90b4f10fb11",
     ),
 }
 DEFAULT_POLICY: str | None = "dqn_highway_fast_braking"
@@ -134,7 +137,7 @@ def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecor
     against the hash prefix in a name like ``policy-1a2b3c4d.pt``. ``None`` loads the default published policy.
     ``known``: the names to resolve (default ``PUBLISHED_POLICIES``). Raises WeightsError with a one-line reason.
     A numpy copy of each file loaded is kept in the user cache (checked by its own hash), so that later runs
-    load the policy without importing torch.
+    load the policy without importing torch; the default policy's copy also ships with the package.
     """
     expected = None
     if path_or_name is None:
@@ -157,6 +160,8 @@ def load_policy(path_or_name: str | None = None, *, known: dict[str, PolicyRecor
                            f"{expected[:12]}... (file damaged or replaced)")
     check_sha256(path, digest, expected_sha256, what="planner policy")
     policy = _from_cache(digest, str(path))
+    if policy is None and path_or_name in known and known[path_or_name].numpy_sha256:
+        policy = _from_cache(digest, str(path), shipped_sha256=known[path_or_name].numpy_sha256)
     if policy is not None:
         return policy
     policy = _from_torch_file(data_bytes, str(path), digest)
@@ -199,21 +204,22 @@ def _from_torch_file(data_bytes: bytes, where: str, digest: str) -> Policy:
 
 # A numpy copy of each policy file loaded, in the user cache, so that later runs need no torch:
 #   CACHE/policies/<sha256[:16]>.npz  (+ .npz.sha256, the copy's own hash, written after it)
-def _cache_path(digest: str) -> Path:
+def _cache_path(digest: str, root: Path | None = None) -> Path:
     from perception.cache import cache_dir
 
-    return cache_dir() / "policies" / f"{digest[:16]}.npz"
+    return (root or cache_dir()) / "policies" / f"{digest[:16]}.npz"
 
 
-def _from_cache(digest: str, where: str) -> Policy | None:
-    """The cached numpy copy of the policy file with this SHA-256, or None (missing, damaged, or another file)."""
+def _from_cache(digest: str, where: str, shipped_sha256: str = "") -> Policy | None:
+    """The cached numpy copy of the policy file with this SHA-256, or None (missing, damaged, or another file).
+    With ``shipped_sha256``: the copy shipped with the package instead, used only when its bytes have that hash."""
     import io
     import json
 
-    from perception.cache import read_checked
+    from perception.cache import SHIPPED_CACHE_DIR, read_checked
 
-    blob = read_checked(_cache_path(digest))
-    if blob is None:
+    blob = read_checked(_cache_path(digest, SHIPPED_CACHE_DIR if shipped_sha256 else None))
+    if blob is None or (shipped_sha256 and hashlib.sha256(blob).hexdigest() != shipped_sha256):
         return None
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
@@ -227,14 +233,15 @@ def _from_cache(digest: str, where: str) -> Policy | None:
         return None
 
 
-def _to_cache(policy: Policy) -> None:
-    """Write the numpy copy (best effort: a read-only cache only costs the next run its torch import)."""
+def _to_cache(policy: Policy, root: Path | None = None) -> None:
+    """Write the numpy copy (best effort: a read-only cache only costs the next run its torch import) into the
+    user cache, or under ``root`` (``perception.tools.ship_cache``)."""
     import io
     import json
 
     from perception.cache import write_file_atomic, write_hash_record
 
-    path = _cache_path(str(policy.sha256))
+    path = _cache_path(str(policy.sha256), root)
     buf = io.BytesIO()
     facts = {"net_arch": list(policy.net_arch), "observation_shape": list(policy.observation_shape),
              "metadata": policy.metadata}
