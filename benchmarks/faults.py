@@ -1002,7 +1002,8 @@ def case_weights_hash_mismatch(ctx: Ctx):
 def case_onnx_cache_corrupted(ctx: Ctx):
     need_module("onnxruntime", "the ONNX cache serves --backend onnxruntime")
     tmp = ctx.folder("onnx_cache")
-    common = ("--source", ctx.clip, "--backend", "onnxruntime", "--max-frames", "1", *FAST)
+    # at an input size whose graph does not ship with the package, so that the first run exports into the cache
+    common = ("--source", ctx.clip, "--backend", "onnxruntime", "--imgsz", "448x768", "--max-frames", "1", *FAST)
     first = ctx.run("perception.run", *common, "--output", tmp / "a")
     entries = sorted((Path(ctx.env["PERCEPTION_CACHE_DIR"]) / "onnx").glob("*.onnx"))
     if first.returncode != 0 or not entries:
