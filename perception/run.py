@@ -278,9 +278,10 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str | None]:
 
 def _graph_from_cache(args: argparse.Namespace) -> tuple[Any, dict[str, Any], None] | None:
     """The published weights' ONNX graph from the user cache (or the one shipped with the package), found from
-    their hash without loading the checkpoint (so without torch: the usual start-up). Returns (graph as a DeployArtifact, weights_info, None) and sets
-    ``args.onnx_graph``; None where the checkpoint must be loaded (another backend, --weights, a first run, a
-    changed or broken cache entry, weights that fail their hash: the usual path then explains or repairs)."""
+    their hash without loading the checkpoint (so without torch: the usual start-up). Returns (graph as a
+    DeployArtifact, weights_info, None) and sets ``args.onnx_graph``; None where the checkpoint must be loaded
+    (another backend, --weights, a first run of other weights or sizes, a changed or broken cache entry, weights
+    that fail their hash: the usual path then explains or repairs)."""
     if args.backend != "onnxruntime" or args.weights:
         return None
     from perception.backends.metadata import DeployArtifact

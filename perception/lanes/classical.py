@@ -159,7 +159,7 @@ def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _nanmedian_rows(values: np.ndarray, n: np.ndarray) -> np.ndarray:
     """(m, 1) median of each row of ``values`` (m, w) over its ``n`` (m,) finite entries (NaN elsewhere): the
     same numbers as ``np.nanmedian(values, axis=1, keepdims=True)`` (NaN sorts last; the two middle values'
-    mean when n is even), without its masked-array path (about 1 ms a call)."""
+    mean when n is even), without its masked-array path (about 2 ms a call on a still's BEV)."""
     ordered = np.sort(values, axis=1)
     index = np.arange(len(values))
     return ((ordered[index, (n - 1) // 2] + ordered[index, n // 2]) / 2)[:, None]

@@ -1,4 +1,5 @@
-"""The planner's policy: a Q-network over the Kinematics observation, saved as a plain tensor dict.
+"""The planner's policy: an MLP over the Kinematics observation whose largest output is the action (a DQN's
+Q-values, a QR-DQN's mean quantiles or a PPO actor's logits; "Q-values" below), saved as a plain tensor dict.
 
 File format (``torch.save`` of a plain dict, loadable with ``weights_only=True``)::
 
@@ -7,7 +8,8 @@ File format (``torch.save`` of a plain dict, loadable with ``weights_only=True``
      "state_dict": {...}, "metadata": {...training config, steps, wall time...}}
 
 The running pipeline needs only numpy once a file has been read (torch reads the file the first time; a numpy copy
-in the user cache serves later runs): stable-baselines3 is used for training, not for inference.
+in the user cache serves later runs, and the default policy's copy ships with the package): stable-baselines3 is
+used for training, not for inference.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ has no point], ...], "run_time": ms}``, the lines of :func:`perception.lanes.det
 finder on the still; ``--single-view`` without the four-view consensus) sampled on that frame's ``h_samples``.
 ``run_time`` is the measured wall time of the detection, in milliseconds; the first frame is run once untimed
 before (imports and caches that a process pays once are start-up, not time per frame). TuSimple's script scores a
-frame 0 when it exceeds 200 ms; the four views take about 120-210 ms per still on 2 cores
+frame 0 when it exceeds 200 ms; the four views took 102-180 ms per still on a quiet 2-core machine
 (docs/models/lanes_classical.md), so run it on a quiet machine.
 
 The tool also prints the same predictions' score by this project's metric (:mod:`perception.metrics.lanes`,

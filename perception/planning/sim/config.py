@@ -74,9 +74,9 @@ class PlannerTrainConfig:
     #   (highway-env's action "target_speeds", evenly spaced); recorded in the policy file, which evaluation and
     #   the pipeline then use with the same speeds
     init_policy: str = ""                    # start the Q-network from this policy file or published name
-    init_model: str = ""                     # or continue a run of the same algorithm from its stable-baselines3
-    #   file (model.zip or checkpoints/step_<N>_steps.zip): its network and optimizer weights (read as tensors only;
-    #   no pickled objects), with this config's schedule; any algorithm
+    init_model: str = ""                     # or continue an earlier run of the same algorithm (any of the three)
+    #   from its stable-baselines3 file (model.zip or checkpoints/step_<N>_steps.zip): its network and optimizer
+    #   weights (read as tensors only, no pickled objects), with this config's schedule
     checkpoint_every: int = 10_000           # transitions between checkpoints (0 = only the final one)
     eval_episodes: int = 20                  # quick evaluation episodes after training (0 = none)
     device: str = "cpu"                      # torch device for the Q-network
