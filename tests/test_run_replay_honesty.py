@@ -68,11 +68,11 @@ def test_export_cut_short_leaves_no_half_made_model_onnx(tmp_path, capsys, monke
             f.write(b"\x08\x07half an ONNX graph")
         raise KeyboardInterrupt
 
-    import perception.backends.onnx_cache as onnx_cache
+    import perception.cache
 
     monkeypatch.setattr(onnx_export, "export_onnx", cut_short_export)
     monkeypatch.setenv("PERCEPTION_CACHE_DIR", str(tmp_path / "cache"))  # an empty cache ...
-    monkeypatch.setattr(onnx_cache, "SHIPPED_CACHE_DIR", tmp_path / "nothing shipped")  # ... and none shipped:
+    monkeypatch.setattr(perception.cache, "SHIPPED_CACHE_DIR", tmp_path / "nothing shipped")  # ... and none shipped:
     #   the export must run
     common = ("--source", str(need(CLIP)), "--backend", "onnxruntime", "--lanes", "off", "--planner", "off",
               "--max-frames", "1", *FAST)

@@ -66,8 +66,7 @@ def test_shipped_entries_whose_bytes_changed_are_not_used(tmp_path, monkeypatch)
 
     copy = tmp_path / "shipped"
     shutil.copytree(perception.cache.SHIPPED_CACHE_DIR, copy)
-    monkeypatch.setattr(perception.cache, "SHIPPED_CACHE_DIR", copy)
-    monkeypatch.setattr(onnx_cache, "SHIPPED_CACHE_DIR", copy)
+    monkeypatch.setattr(perception.cache, "SHIPPED_CACHE_DIR", copy)  # one place, read by both loaders
     record, policy = default_weights(), PUBLISHED_POLICIES[DEFAULT_POLICY]
     assert onnx_cache.find_shipped_onnx(record.sha256, record.onnx_graph_sha256) is not None
     assert _from_cache(policy.sha256, "p", shipped_sha256=policy.numpy_sha256) is not None

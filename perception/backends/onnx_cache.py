@@ -26,7 +26,8 @@ from typing import Any
 
 from perception.backends.metadata import DEFAULT_OPSET, config_from_metadata, from_onnx_props, to_onnx_props
 from perception.backends.onnx_props import read_metadata_props
-from perception.cache import SHIPPED_CACHE_DIR, cache_dir, hash_record, write_file_atomic, write_hash_record
+from perception import cache as cache_module
+from perception.cache import cache_dir, hash_record, write_file_atomic, write_hash_record
 from perception.config import config_to_dict
 from perception.errors import UserInputError
 from perception.model.config import ModelConfig
@@ -163,12 +164,12 @@ def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None 
 
 def find_shipped_onnx(weights_sha256: str, graph_sha256: str, input_size_wh: tuple[int, int] | None = None, *,
                       opset: int = DEFAULT_OPSET, fp16: bool = False) -> FoundGraph | None:
-    """The graph shipped with the package for the published weights with this SHA-256 (``SHIPPED_CACHE_DIR``,
-    the user cache's layout), when its bytes have the published ``graph_sha256`` and it fits the input size;
+    """The graph shipped with the package for the published weights with this SHA-256
+    (``perception.cache.SHIPPED_CACHE_DIR``, read when called; the user cache's layout), when its bytes have the published ``graph_sha256`` and it fits the input size;
     None otherwise (the caller then exports one into the user cache). Never raises for a broken entry."""
     if not graph_sha256 or fp16:
         return None
-    found = find_cached_onnx(weights_sha256, input_size_wh, opset=opset, folder=SHIPPED_CACHE_DIR)
+    found = find_cached_onnx(weights_sha256, input_size_wh, opset=opset, folder=cache_module.SHIPPED_CACHE_DIR)
     if found is None or found.graph.sha256 != graph_sha256:
         return None
     return FoundGraph(CachedGraph(found.graph.path, found.graph.sha256, "shipped"), found.config,

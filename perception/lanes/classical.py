@@ -149,8 +149,9 @@ def _row_noise(response: np.ndarray, valid: np.ndarray) -> np.ndarray:
     rows = use.any(axis=1)  # (h,) rows with something to measure
     out = np.full((response.shape[0], 1), np.inf, np.float32)
     if rows.any():
-        r = np.where(use[rows], response[rows], np.nan)
-        n = use[rows].sum(axis=1)  # (m,) >= 1
+        use_rows = use[rows]
+        r = np.where(use_rows, response[rows], np.nan)
+        n = use_rows.sum(axis=1)  # (m,) >= 1
         med = _nanmedian_rows(r, n)
         out[rows] = 1.4826 * _nanmedian_rows(np.abs(r - med), n)
     return out
