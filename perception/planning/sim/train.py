@@ -17,6 +17,7 @@ import argparse
 import functools
 import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -217,7 +218,10 @@ def main(args: argparse.Namespace) -> int:
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     init = load_sim_policy(config.init_policy) if config.init_policy else None  # hash-checked, weights_only
+    if config.init_model and not Path(config.init_model).is_file():  # before anything is made
+        raise UserInputError(f"init_model {config.init_model}: no such file")
     out = Path(args.output)
+    created = not out.exists()  # removed again if the start fails on a user's file (below)
     (out / "monitor").mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     torch.set_num_threads(1)
@@ -230,11 +234,17 @@ def main(args: argparse.Namespace) -> int:
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)
     venv.seed(config.seed)
-    model = build_sb3_model(config, venv)
-    if init is not None:
-        load_sb3_q_network(model, init)
-        print(f"[planner] Q-network initialised from {init.path} (sha256 {init.sha256[:12]})", file=sys.stderr)
-    init_model_sha256 = continue_from(model, config.init_model) if config.init_model else None
+    try:
+        model = build_sb3_model(config, venv)
+        if init is not None:
+            load_sb3_q_network(model, init)
+            print(f"[planner] Q-network initialised from {init.path} (sha256 {init.sha256[:12]})", file=sys.stderr)
+        init_model_sha256 = continue_from(model, config.init_model) if config.init_model else None
+    except (UserInputError, WeightsError):  # a start file that does not fit: nothing trained, nothing left
+        venv.close()
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     model.set_logger(configure(str(out), ["csv"]))
     callbacks = [_Progress(config.total_timesteps)]
     if config.checkpoint_every > 0:
