@@ -4,8 +4,9 @@ policy's numpy copy, into ``perception/weights/cache/`` (the user cache's layout
     python -m perception.tools.ship_cache
 
 With them a first ``perception.run`` of the defaults needs neither torch nor an export (start-up under 1 s
-instead of the 3-4 s measured when it must export). Each SHA-256 printed goes into the record in code (``WeightsRecord.onnx_graph_sha256``,
-``PolicyRecord.numpy_sha256``); an entry whose bytes differ from it is never used. Run it again after changing
+instead of the 3-4 s measured when it must export). Each SHA-256 printed goes into the record in code
+(``WeightsRecord.onnx_graph_sha256``, ``PolicyRecord.numpy_sha256``); an entry whose bytes differ from it is never
+used. Run it again after changing
 the default weights, the default policy, the export or the opset; ``tests/test_shipped_cache.py`` fails until then.
 """
 
