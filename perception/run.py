@@ -126,7 +126,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="expected SHA-256 of --planner-policy (a name like policy-1a2b3c4d.pt is checked anyway)")
     p.add_argument("--ego-speed-mps", type=float_in_range(0.0, 60.0), default=25.0,
                    help="ego speed the planner assumes where the input gives none (videos; logs without a speed "
-                        "topic or without a speed message within 0.5 s of a frame), in [0, 60]")
+                        "topic or without a speed message within 0.5 s of a frame) and the lane stage has no speed "
+                        "from the motion of dashed markings, in [0, 60]")
+    p.add_argument("--no-lane-flow-speed", action="store_true",
+                   help="plan with --ego-speed-mps instead of the lane stage's speed from dashed-marking motion "
+                        "where the input has no speed (that speed is only as right as the camera mounting)")
     p.add_argument("--no-veto", action="store_true",
                    help="let the policy act without the rule-based safety veto (the shipped policy relies on it: "
                         "alone it crashes far more often; see docs/models/planner_dqn.md)")
@@ -433,7 +437,8 @@ def _make_stages(args: argparse.Namespace, camera: Any, pre: Any, lanes: Any, po
     if policy is not None:
         from perception.planning.stage import PlanningStage
 
-        planning = PlanningStage(policy, veto=None if args.no_veto else "policy", ego_speed_mps=args.ego_speed_mps)
+        planning = PlanningStage(policy, veto=None if args.no_veto else "policy", ego_speed_mps=args.ego_speed_mps,
+                                 lane_flow_speed=not args.no_lane_flow_speed)
     stages = FrameStages([("plausibility", plausibility), ("distances", make_enricher(camera, pre)),
                           ("tracking", tracking), ("planning", planning)])
     return stages, tracking.decode_threshold

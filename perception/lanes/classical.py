@@ -222,6 +222,7 @@ class ClassicalLaneFinder:
         self.config = config
         self.grid = projector.grid
         self.last_model: RoadModel | None = None  # the road model of the last frame (for inspection)
+        self.last_luma: np.ndarray | None = None  # float32 (h, w) BEV luma of the last frame (blurred as the mask's)
 
     def __call__(self, image_bgr: np.ndarray, prior_model: RoadModel | None = None, *,
                  local: bool = False) -> list[LineObservation]:
@@ -231,7 +232,10 @@ class ClassicalLaneFinder:
         straight road aligned with the camera. ``local`` (with a prior): search only the fine grid around the
         prior instead of the whole grid (video, between full searches: about 25 times less work).
         """
-        return self.lines_from_mask(marking_mask(self.projector, image_bgr, self.config), prior_model, local=local)
+        luma, yellow = bev_channels(self.projector, image_bgr, self.config.blur_px)
+        self.last_luma = luma
+        return self.lines_from_mask(mask_from_channels(self.projector, luma, yellow, self.config), prior_model,
+                                    local=local)
 
     def lines_from_mask(self, mask: np.ndarray, prior_model: RoadModel | None = None, *,
                         local: bool = False) -> list[LineObservation]:

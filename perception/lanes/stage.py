@@ -22,8 +22,9 @@ import numpy as np
 
 from calibration import CameraModel
 from perception.lanes.bev import BevProjector
-from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder
+from perception.lanes.classical import ClassicalConfig, ClassicalLaneFinder, bev_channels
 from perception.lanes.ego import EgoConfig, EgoEstimator
+from perception.lanes.flow_speed import FlowSpeedConfig, LaneFlowSpeed
 from perception.lanes.mounting import LaneCamera, lane_camera
 from perception.lanes.network import NetworkLinesConfig, observations_from_lane_lines
 from perception.lanes.sides import SIDES, polyline_px
@@ -43,6 +44,8 @@ class LaneStageConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     ego: EgoConfig = field(default_factory=EgoConfig)
     far_extension: float = 2.0  # reported polylines reach this multiple of the farthest marking seen
+    flow_speed: FlowSpeedConfig | None = field(default_factory=FlowSpeedConfig)  # ego speed from the dashes
+    #   motion (``ego.lane_flow_speed_mps``); None: not estimated
     full_search_every: int = 10  # classical source: the road-model search covers the whole grid on every Nth
     #   frame and after a frame without lines; in between only the fine grid near the previous frame's model
     #   (1 = always the whole grid; 10 halves the stage's time, same lanes within 2 cm on the clip and drives)
@@ -70,6 +73,8 @@ class LaneStage:
         self.tracker = LaneTracker(config.tracker, next_id=int(first_track_id))
         self.first_track_id = int(first_track_id)
         self.ego = EgoEstimator(lane_cam.geometry, config.ego)
+        self.flow = LaneFlowSpeed(self.projector, config.flow_speed) if config.flow_speed is not None else None
+        self.frames_flow_speed = 0  # frames with a lane-flow speed
         x_bottom = self.projector.x_of_bottom_row()
         self._x_draw_near_m = 0.9 * x_bottom if np.isfinite(x_bottom) else self.projector.grid.x_range_m[0]
         self._prior_model = None  # the classical finder's road model of the previous frame
@@ -86,6 +91,8 @@ class LaneStage:
         self.tracker = LaneTracker(replace(self.config.tracker, confirm_hits=1), next_id=self.tracker.next_id)
         self.tracker.lane_changes = changes
         self.ego = EgoEstimator(self.lane_cam.geometry, self.config.ego)
+        if self.flow is not None:
+            self.flow.reset()
         self._prior_model = None
         self._since_full = 0
 
@@ -123,15 +130,28 @@ class LaneStage:
         lanes.sort(key=lambda lane: SIDES.index(lane.side))
         result.lanes = lanes
         result.ego = self.ego(by_side.get("ego_left"), by_side.get("ego_right"), out.lane_change)
+        speed = self._flow_speed(image_bgr, [(t.id, t.coef) for t, side, held in zip(out.tracks, out.sides, out.held)
+                                             if side is not None and not held], result.timestamp_s)
+        result.ego["lane_flow_speed_mps"] = None if speed is None else round(speed["speed_mps"], 2)
+        result.ego["lane_flow_error_mps"] = None if speed is None else round(speed["error_mps"], 2)
+        self.frames_flow_speed += speed is not None
         self.frames += 1
         self.frames_both_ego += int("ego_left" in by_side and "ego_right" in by_side)
         self.time_ms += (time.perf_counter() - t0) * 1000.0
+
+    def _flow_speed(self, image_bgr: np.ndarray | None, tracks: list, t_s: float) -> dict | None:
+        if self.flow is None or image_bgr is None:
+            return None
+        luma = self.finder.last_luma if self.finder is not None else \
+            bev_channels(self.projector, image_bgr, self.config.classical.blur_px)[0]
+        return self.flow(luma, tracks, t_s)
 
     def summary(self) -> dict[str, Any]:
         """The ``lanes`` block for summary.json: source, camera/mounting used, counts and events."""
         return {"source": self.source, "mounting": self.lane_cam.summary(), "frames": self.frames,
                 "frames_skipped_other_size": self.frames_skipped,
                 "frames_with_both_ego_lines": self.frames_both_ego,
+                "frames_with_lane_flow_speed": self.frames_flow_speed,
                 "tracks_started": self.tracker.next_id - self.first_track_id,
                 "next_track_id": self.tracker.next_id,
                 "lane_changes": [{"timestamp_s": round(t, 3), "direction": d} for t, d in self.tracker.lane_changes],
