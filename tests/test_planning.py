@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, run_cli
 from perception.errors import WeightsError
 from perception.planning.sim.noise import PerceptionNoise
-from perception.planning.observation import KinematicsObservation, VehicleState
+from perception.planning.observation import LANE_WIDTH_M, KinematicsObservation, VehicleState
 from perception.planning.policy import ACTIONS, build_q_network, load_policy, save_policy
 from perception.planning.veto import FASTER, IDLE, LANE_LEFT, LANE_RIGHT, SLOWER, SafetyVeto, braking_gaps_m
 
@@ -56,6 +56,31 @@ def test_each_roads_observation_is_read_on_its_own_scale(env_id, lanes):
         ego, others = contract.states_from_simulator(env)
         np.testing.assert_allclose(contract.observe(ego, others), obs, atol=1e-6)
         obs, *_ = env.step(1)
+
+
+@pytest.mark.parametrize("env_id", ["merge-v0", "highway-v0"])
+def test_the_noise_model_perturbs_metres_on_each_roads_own_scale(env_id):
+    """1 m of lateral noise is 1 m on every road (it was 0.67 m on merge-v0 and 1.33 m on highway-v0 when the
+    noise wrapper read every road on highway-fast's scale)."""
+    _needs_highway_env()
+    from perception.planning.sim.envs import make_env, road_contract
+
+    lateral_only = PerceptionNoise(miss_near=0.0, miss_far=0.0, x_sigma_fraction=0.0, x_sigma_m=0.0, y_sigma_m=1.0,
+                                   vx_sigma_mps=0.0, vy_sigma_mps=0.0, ego_speed_sigma_mps=0.0)
+    env = make_env(env_id, noise=lateral_only, seed=0)
+    errors = []
+    for seed in (20000, 20001):
+        noisy, _ = env.reset(seed=seed)
+        contract = road_contract(env)
+        for _ in range(10):
+            _, true_others = contract.states_from_simulator(env)
+            _, seen = contract.decode(noisy)
+            errors += [s.y_m - t.y_m for s, t in zip(seen, true_others) if abs(s.y_m) < 0.9 * LANE_WIDTH_M * contract.lanes_count]
+            noisy, _, terminated, truncated, _ = env.step(1)
+            if terminated or truncated:
+                break
+    assert len(errors) > 30
+    assert 0.8 < float(np.std(errors)) < 1.25
 
 
 def test_on_merge_v0_the_veto_brakes_for_the_car_ahead():

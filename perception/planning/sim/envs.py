@@ -158,6 +158,11 @@ def _observation_wrapper() -> type:
             self.noise, self.contract = noise, contract
             self.rng = np.random.default_rng(seed)
 
+        def reset(self, **kwargs: Any) -> Any:
+            obs, info = self.env.reset(**kwargs)
+            self.contract = road_contract(self.env)  # perturb metres on this road's own scale
+            return self.observation(obs), info
+
         def observation(self, observation: np.ndarray) -> np.ndarray:
             return self.noise.apply(self.contract, observation, self.rng)
 
@@ -166,5 +171,6 @@ def _observation_wrapper() -> type:
 
 def NoisyObservation(env: Any, noise: PerceptionNoise, contract: KinematicsObservation,  # noqa: N802
                      seed: int | None = None) -> Any:
-    """``env`` wrapped so each observation passes through ``noise`` (a gymnasium ObservationWrapper)."""
+    """``env`` wrapped so each observation passes through ``noise`` (a gymnasium ObservationWrapper), decoded and
+    re-encoded on the road's own scale (:func:`road_contract`, read at every reset; ``contract`` until then)."""
     return _observation_wrapper()(env, noise, contract, seed)
