@@ -394,6 +394,20 @@ def test_evaluate_cli_reports_the_three_agents(tmp_path):
         assert 0.0 < metrics["mean_speed_mps"] < 45.0
         assert metrics["episodes"] == 2
     assert report["policy"]["sha256"] == load_policy().sha256
+    assert 0.0 <= report["agents"]["policy"]["veto_would_change"] <= 1.0
+    assert report["agents"]["idm"]["veto_would_change"] is None
+    assert "veto would" in proc.stdout
+
+
+def test_the_policy_alone_is_judged_by_the_veto_without_being_changed():
+    """The shipped policy presses FASTER into merge-v0's traffic: alone, the veto would change some of its actions
+    (reported), but none is changed (its crash stays its own)."""
+    _needs_highway_env()
+    from perception.planning.sim.evaluate import evaluate_agent, make_agent
+
+    alone = evaluate_agent(make_agent("policy"), "merge-v0", 1, seed=20000)
+    assert alone["veto_rate"] == 0.0 and alone["veto"] is None
+    assert alone["veto_would_change"] > 0.0 and alone["crash_rate"] == 1.0
 
 
 def test_evaluate_cli_rejects_bad_input(tmp_path):

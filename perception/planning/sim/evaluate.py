@@ -14,7 +14,9 @@ and ``policy+veto`` run again on observations perturbed by the perception noise 
 simulator's true state and is not affected by it. Prints a table and JSON and writes ``<output>/planner_eval.json``.
 Per agent: ``crash_rate`` (share of episodes ending in a collision), ``mean_speed_mps`` (over all steps),
 ``mean_return`` (highway-env's normalised reward, summed per episode), ``lane_changes_per_episode``, ``veto_rate``
-(share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null without). Every
+(share of steps the veto overrode the policy), ``veto`` (which: ``braking`` or ``headway``, null without),
+``veto_would_change`` (``policy`` alone: the share of its actions that veto, judging without acting, would have
+replaced; how much the policy alone leans on it). Every
 agent drives the action set the policy was trained with (its ``target_speeds_mps``, in the JSON as
 ``ego_target_speeds_mps``; highway-env's default 20, 25, 30 m/s for policies trained before that setting); the
 traffic and the reward are highway-env's.
@@ -66,13 +68,17 @@ class PolicyAgent(Agent):
 
     On a road whose observation is scaled for another number of lanes than highway-fast-v0's three (highway-v0,
     merge-v0), the observation is read on the road's own scale (:func:`road_contract`), the veto knows the
-    road's lanes, and the policy gets the same vehicles on the scale it was trained with."""
+    road's lanes, and the policy gets the same vehicles on the scale it was trained with.
+
+    Without ``veto`` the same veto still judges every action without changing it: ``objections`` counts the
+    actions it would have replaced (how much the policy alone would lean on it)."""
 
     def __init__(self, policy_path: str | None, veto: bool, exact_observations: bool = True) -> None:
         self.policy = load_sim_policy(policy_path)
         self.target_speeds_mps = self.policy.target_speeds_mps
-        self.veto = SafetyVeto.for_target_speeds(self.target_speeds_mps, exact_observations=exact_observations) \
-            if veto else None
+        judge = SafetyVeto.for_target_speeds(self.target_speeds_mps, exact_observations=exact_observations)
+        self.veto, self.judge = (judge, None) if veto else (None, judge)
+        self.objections = 0
         self.name = "policy+veto" if veto else "policy"
         self.previous_obs: np.ndarray | None = None  # the veto holds vehicles missing since the last step
         self.contract = POLICY_CONTRACT  # the simulator's scale of the current road
@@ -82,11 +88,15 @@ class PolicyAgent(Agent):
         self.contract = road_contract(env)
         if self.veto is not None and self.veto.lanes_count != self.contract.lanes_count:
             self.veto = replace(self.veto, lanes_count=self.contract.lanes_count)
+        if self.judge is not None and self.judge.lanes_count != self.contract.lanes_count:
+            self.judge = replace(self.judge, lanes_count=self.contract.lanes_count)
 
     def act(self, obs: np.ndarray) -> tuple[int, bool]:
         seen = obs if self.contract == POLICY_CONTRACT else POLICY_CONTRACT.observe(*self.contract.decode(obs))
         action = self.policy.act(seen)
         if self.veto is None:
+            self.objections += self.judge.check(obs, action, self.contract, previous_obs=self.previous_obs).vetoed
+            self.previous_obs = obs
             return action, False
         decision = self.veto.check(obs, action, self.contract, previous_obs=self.previous_obs)
         self.previous_obs = obs
@@ -123,11 +133,9 @@ def make_agent(name: str, policy_path: str | None = None, *, noisy_observations:
     noisy ones; ``headway`` or ``braking`` = that one always."""
     if veto not in VETOES:
         raise UserInputError(f"--veto {veto!r}: choose from {', '.join(VETOES)}")
-    if name == "policy":
-        return PolicyAgent(policy_path, veto=False)
-    if name == "policy+veto":
-        exact = not noisy_observations if veto == "auto" else veto == "braking"
-        return PolicyAgent(policy_path, veto=True, exact_observations=exact)
+    exact = not noisy_observations if veto == "auto" else veto == "braking"
+    if name in ("policy", "policy+veto"):
+        return PolicyAgent(policy_path, veto=name == "policy+veto", exact_observations=exact)
     if name == "idm":
         return IdmAgent()
     if name == "random":
@@ -167,7 +175,8 @@ def evaluate_agent(agent: Agent, env_id: str, episodes: int, *, seed: int = 10_0
             "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "lane_changes_per_episode": float(np.mean(lane_changes)), "mean_episode_steps": steps / episodes,
             "veto_rate": vetoes / steps if steps else 0.0,
-            "veto": agent.veto.kind if agent.veto is not None else None}
+            "veto": agent.veto.kind if agent.veto is not None else None,
+            "veto_would_change": getattr(agent, "objections", 0) / steps if getattr(agent, "judge", None) else None}
 
 
 def _job(job: tuple[str, str | None, str, int, int, bool, tuple[float, ...], str, str]) -> tuple[str, bool, dict]:
@@ -236,11 +245,14 @@ def main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "planner_eval.json").write_text(json.dumps(report, indent=2) + "\n")
     header = (f"{'agent':<26}{'crash rate':>11}{'speed m/s':>11}{'return':>9}{'lane chg/ep':>13}{'veto rate':>11}"
-              f"{'veto':>9}")
+              f"{'veto':>9}{'veto would':>12}")
     print(header)
     for name, m in results.items():
+        would = "-" if m.get("veto_would_change") is None else f"{m['veto_would_change']:.2%}"
         print(f"{name:<26}{m['crash_rate']:>11.2%}{m['mean_speed_mps']:>11.2f}{m['mean_return']:>9.2f}"
-              f"{m['lane_changes_per_episode']:>13.2f}{m['veto_rate']:>11.2%}{m['veto'] or '-':>9}")
+              f"{m['lane_changes_per_episode']:>13.2f}{m['veto_rate']:>11.2%}{m['veto'] or '-':>9}{would:>12}")
+    print("veto rate: the share of the policy's own actions the veto changed (behind it); veto would: the share it "
+          "would have changed, judging the policy alone")
     print(json.dumps(report, indent=2))
     return 0
 
