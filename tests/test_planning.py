@@ -494,6 +494,25 @@ def test_veto_penalty_lowers_only_the_reward_of_vetoed_steps():
     assert vetoed_steps > 0
 
 
+def test_crash_penalty_lowers_only_the_reward_of_the_crashing_step():
+    _needs_highway_env()
+    from perception.planning.sim.envs import TrainingReward, make_env
+
+    plain, penalised = make_env("highway-fast-v0"), TrainingReward(make_env("highway-fast-v0"), crash_penalty=5.0)
+    plain.reset(seed=3)
+    penalised.reset(seed=3)
+    crashed = False
+    for _ in range(30):   # always FASTER without a veto: it runs into a car
+        _, r0, done0, trunc0, info0 = plain.step(FASTER)
+        _, r1, _, _, info1 = penalised.step(FASTER)
+        assert info0["crashed"] == info1["crashed"]
+        assert r1 == pytest.approx(r0 - (5.0 if info0["crashed"] else 0.0))
+        crashed |= info0["crashed"]
+        if done0 or trunc0:
+            break
+    assert crashed
+
+
 def test_an_advisory_shield_judges_but_lets_the_policys_action_run():
     """shield_advisory: the veto's objection is reported (and can be charged), the vetoed action still runs."""
     _needs_highway_env()
@@ -542,7 +561,8 @@ def test_speed_bonus_rewards_the_faster_drive_for_training_only():
                                          ("shield_advisory: true\n", "shield_advisory"),
                                          ("algorithm: a2c\n", "algorithm"),
                                          ("algorithm: ppo\ninit_policy: dqn_highway_fast_braking\n", "init_policy"),
-                                         ("init_model: runs/x/policy.pt\n", "init_model")])
+                                         ("init_model: runs/x/policy.pt\n", "init_model"),
+                                         ("crash_penalty: -1\n", "crash_penalty")])
 def test_planner_config_rejects_a_penalty_without_the_shield_or_an_unfit_learner(tmp_path, text, needle):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(text)

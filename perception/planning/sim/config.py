@@ -69,6 +69,9 @@ class PlannerTrainConfig:
     #   (training signal only; monitor CSVs and evaluation keep the simulator's reward)
     speed_bonus: float = 0.0                 # added to each step's reward x the speed share (0 at 20, 1 at 30 m/s);
     #   training signal only, like veto_penalty
+    crash_penalty: float = 0.0               # subtracted from the reward of the step that ends in a collision
+    #   (training signal only, like veto_penalty): the simulator's own collision term only zeroes that step's
+    #   reward, so with a speed bonus a crash can cost less than the speed it bought
     speed_bonus_from_lowest: bool = False    # the speed share is 0 at the lowest target speed instead of 20 m/s
     target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS  # the ego's speeds for FASTER / SLOWER
     #   (highway-env's action "target_speeds", evenly spaced); recorded in the policy file, which evaluation and
@@ -107,8 +110,8 @@ class PlannerTrainConfig:
             raise ConfigError(f"shield_veto must be one of {', '.join(SHIELD_VETOES)}, not {self.shield_veto!r}")
         if self.shield_veto == "braking" and self.observation_noise:
             raise ConfigError("shield_veto: braking is for exact observations; use headway with observation_noise")
-        if self.speed_bonus < 0:
-            raise ConfigError("speed_bonus must be >= 0")
+        if self.speed_bonus < 0 or self.crash_penalty < 0:
+            raise ConfigError("speed_bonus and crash_penalty must be >= 0")
         try:
             check_target_speeds(self.target_speeds_mps)
         except ValueError as e:

@@ -89,7 +89,7 @@ def _shield_wrapper() -> type:
 
 
 def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0,  # noqa: N802
-                   speed_bonus_from_mps: float | None = None) -> Any:
+                   speed_bonus_from_mps: float | None = None, crash_penalty: float = 0.0) -> Any:
     """``env`` with the reward changed for learning only; wrap it outside the Monitor so logged returns stay
     the simulator's.
 
@@ -101,7 +101,8 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
       small next to the cost of a crash, and a shielded agent can afford to weigh speed more. With
       ``speed_bonus_from_mps`` the share runs linearly from 0 at that forward speed instead of the bottom of the
       simulator's ``reward_speed_range`` (20 m/s), to 1 at its top, so an ego that can drive slower than 20 m/s
-      is not paid the same for 15 as for 20 m/s.
+      is not paid the same for 15 as for 20 m/s;
+    * ``crash_penalty`` is subtracted from the reward of the step that ends in a collision.
     """
     import gymnasium as gym
 
@@ -111,6 +112,8 @@ def TrainingReward(env: Any, veto_penalty: float = 0.0, speed_bonus: float = 0.0
             reward = float(reward)
             if info.get("vetoed"):
                 reward -= veto_penalty
+            if info.get("crashed"):
+                reward -= crash_penalty
             if speed_bonus:  # the simulator's own share, lmap(forward speed, reward_speed_range) clipped to [0, 1]
                 ego, (low, top) = self.env.unwrapped.vehicle, self.env.unwrapped.config["reward_speed_range"]
                 low = low if speed_bonus_from_mps is None else speed_bonus_from_mps

@@ -55,14 +55,14 @@ def _make_monitored(env_id: str, noise: bool, seed: int, monitor_path: str, shie
                     veto_penalty: float = 0.0, speed_bonus: float = 0.0,
                     target_speeds_mps: tuple[float, ...] = DEFAULT_TARGET_SPEEDS_MPS,
                     speed_bonus_from_mps: float | None = None, shield_veto: str = "headway",
-                    shield_advisory: bool = False, noise_model: str = "assumed") -> Any:
+                    shield_advisory: bool = False, noise_model: str = "assumed", crash_penalty: float = 0.0) -> Any:
     from stable_baselines3.common.monitor import Monitor
 
     env = make_env(env_id, noise=NOISE_MODELS[noise_model] if noise else None, seed=seed, shield=shield,
                    target_speeds_mps=target_speeds_mps, shield_veto=shield_veto, shield_advisory=shield_advisory)
     env = Monitor(env, monitor_path, info_keywords=("crashed", "speed"))  # logs the simulator's own reward
-    return TrainingReward(env, veto_penalty, speed_bonus, speed_bonus_from_mps) if veto_penalty or speed_bonus \
-        else env
+    return TrainingReward(env, veto_penalty, speed_bonus, speed_bonus_from_mps, crash_penalty) \
+        if veto_penalty or speed_bonus or crash_penalty else env
 
 
 def plot_learning_curve(monitor_dir: Path, path: Path, window: int = 50) -> dict[str, Any]:
@@ -229,7 +229,8 @@ def main(args: argparse.Namespace) -> int:
                                    str(out / "monitor" / f"env{i}"), config.shield, config.veto_penalty,
                                    config.speed_bonus, config.target_speeds_mps,
                                    config.target_speeds_mps[0] if config.speed_bonus_from_lowest else None,
-                                   config.shield_veto, config.shield_advisory, config.noise_model)
+                                   config.shield_veto, config.shield_advisory, config.noise_model,
+                                   config.crash_penalty)
                  for i in range(config.n_envs)]
     vec_cls = SubprocVecEnv if config.n_envs > 1 else DummyVecEnv
     venv = vec_cls(factories)
