@@ -8,8 +8,9 @@ count (a solid line or bare road has no feature to follow: the profile's darkest
 brightest), and only shifts that correlate at ``min_correlation`` or more.
 
 The estimates of the last ``window_s`` seconds are pooled: the speed is their median, reported with its standard
-error (1.253 sigma / sqrt(n), sigma from the p10-p90 range as for a normal spread) once that error is small. The metres come from the lane stage's camera and mounting, so with the default mounting (no camera file)
-the speed carries its scale error: on the synthetic drives +7-8 % (``docs/history.md``).
+error (1.253 sigma / sqrt(n), sigma from the p10-p90 range as for a normal spread) once that error is small.
+The metres come from the lane stage's camera and mounting, so with the default mounting (no camera file) the
+speed carries the mounting's scale error (``docs/history.md``).
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ class LaneFlowSpeed:
         self.projector = projector
         self.config = config
         grid = projector.grid
-        h, w = projector.valid.shape
-        self._rows = np.arange(h)
+        self._rows = np.arange(projector.valid.shape[0])
         self._x_m = grid.x_of_row(self._rows)  # (h,) road x of each BEV row
         half = max(1, int(round(config.band_m * grid.y_px_per_m)))
         self._offsets = np.arange(-half, half + 1)
