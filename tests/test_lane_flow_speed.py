@@ -107,3 +107,13 @@ def test_the_planner_takes_the_logs_speed_then_lane_flow_then_the_assumed_one(lo
     planner(result)
     assert (result.plan["ego_speed_mps"], result.plan["ego_speed_from"]) == expect
     assert planner.summary()["ego_speed_frames"][expect[1]] == 1
+
+
+def test_the_hud_says_which_ego_speed_the_planner_used():
+    from perception.pipeline.processing import plan_text
+
+    result = FrameResult(frame=0, timestamp_s=0.0)
+    result.plan = {"action": "IDLE", "vetoed": False, "ego_speed_mps": 27.4, "ego_speed_from": "lane_flow"}
+    assert plan_text(result) == "IDLE  ego 27 m/s (lane flow)"
+    result.plan["ego_speed_from"] = "assumed"
+    assert plan_text(result).endswith("(assumed)")

@@ -64,6 +64,10 @@ def plan_text(result: FrameResult | None) -> str:
     text = result.plan.get("action") or "-"
     if result.plan.get("vetoed"):
         text += f" (VETO of {result.plan.get('policy_action')}: {result.plan.get('reason')})"
+    speed = result.plan.get("ego_speed_mps")
+    if speed is not None:
+        where = {"log": "log", "lane_flow": "lane flow"}.get(result.plan.get("ego_speed_from"), "assumed")
+        text += f"  ego {speed:.0f} m/s ({where})"
     return text
 
 
