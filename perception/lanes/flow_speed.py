@@ -139,10 +139,11 @@ class LaneFlowSpeed:
             self._estimates.popleft()
         if len(self._estimates) < cfg.min_estimates:
             return None
-        speeds = np.array([s for _, s in self._estimates])
-        median = float(np.median(speeds))
-        lo, hi = np.percentile(speeds, (10, 90))
-        error = 1.253 * float(hi - lo) / 2.563 / np.sqrt(len(speeds))  # standard error of the median
+        speeds = np.sort([s for _, s in self._estimates])
+        n = len(speeds)
+        median = float(0.5 * (speeds[(n - 1) // 2] + speeds[n // 2]))
+        lo, hi = speeds[int(0.1 * (n - 1))], speeds[int(0.9 * (n - 1))]  # 10th and 90th percentiles (lower)
+        error = 1.253 * float(hi - lo) / 2.563 / np.sqrt(n)  # standard error of the median
         if error > max(cfg.max_error_frac * median, cfg.min_error_limit_mps):
             return None
-        return {"speed_mps": median, "error_mps": error, "estimates": len(speeds)}
+        return {"speed_mps": median, "error_mps": error, "estimates": n}
