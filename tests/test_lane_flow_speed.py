@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 from calibration import default_camera
+from perception.geometry import first_frames
 from perception.lanes import make_lane_stage
+from perception.lanes.metrics import run_stage
 from perception.lanes.synthetic import SyntheticRoad, drive
 from perception.planning.policy import load_policy
 from perception.planning.stage import PlanningStage
 from perception.results import FrameResult
+from perception.sources import open_source
 from conftest import CLIP, need
 
 SIZE = (960, 540)
@@ -23,14 +26,13 @@ TRUE_CAMERA = default_camera(*SIZE).with_mounting(height_m=1.4, pitch_rad=math.r
 
 def run_lanes(frames, camera=TRUE_CAMERA, reset_each=False):
     stage = make_lane_stage(camera, SIZE, calibration_frames=[f.image_bgr for f in frames[:50]])
-    egos = []
-    for f in frames:
-        if reset_each:
-            stage.reset()
-        result = FrameResult(frame=f.index, timestamp_s=f.timestamp_s)
-        stage(result, f.image_bgr)
-        egos.append(result.ego)
-    return egos, stage.summary()
+
+    def still(result, image):  # unrelated stills: the stage forgets every earlier frame
+        stage.reset()
+        stage(result, image)
+
+    records = run_stage(still if reset_each else stage, [(f.timestamp_s, f.image_bgr) for f in frames])
+    return [r.ego for r in records], stage.summary()
 
 
 @pytest.mark.parametrize("speed_mps", [15.0, 30.0])
@@ -71,23 +73,12 @@ def test_the_default_mounting_reads_the_speed_with_its_scale_error():
 
 
 def test_the_dashcam_clip_gets_a_highway_speed_on_most_frames():
-    import cv2
-
-    cap = cv2.VideoCapture(str(need(CLIP)))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while len(frames) < 120:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
+    source = open_source(need(CLIP))
+    fps = source.info.fps
+    frames = first_frames(source, n=120)
     stage = make_lane_stage(None, (frames[0].shape[1], frames[0].shape[0]), calibration_frames=frames[:50])
-    speeds = []
-    for i, image in enumerate(frames):
-        result = FrameResult(frame=i, timestamp_s=i / fps)
-        stage(result, image)
-        speeds.append(result.ego["lane_flow_speed_mps"])
-    seen = [s for s in speeds if s is not None]
+    records = run_stage(stage, [(i / fps, image) for i, image in enumerate(frames)])
+    seen = [r.ego["lane_flow_speed_mps"] for r in records if r.ego["lane_flow_speed_mps"] is not None]
     assert len(seen) >= 0.8 * len(frames)
     assert 20.0 < float(np.median(seen)) < 35.0  # a US interstate (no recorded speed: a plausibility bound)
 

@@ -56,6 +56,8 @@ class LaneFlowSpeed:
         self._x_m = grid.x_of_row(self._rows)  # (h,) road x of each BEV row
         half = max(1, int(round(config.band_m * grid.y_px_per_m)))
         self._offsets = np.arange(-half, half + 1)
+        self._x2_m = self._x_m ** 2
+        self._row_grid = np.broadcast_to(self._rows[:, None], (len(self._rows), len(self._offsets)))  # (h, band)
         self._previous: dict[int, tuple[np.ndarray, bool]] = {}  # track id -> (last profile, dashed)
         self._t_previous: float | None = None
         self._estimates: deque[tuple[float, float]] = deque()  # (t_s, speed m/s)
@@ -68,12 +70,12 @@ class LaneFlowSpeed:
     def profile(self, luma: np.ndarray, coef: np.ndarray) -> np.ndarray:
         """float32 (h,) luma along the line y = c0 + c1 x + c2 x^2 per BEV row; nan where unseen."""
         grid = self.projector.grid
-        ys = coef[0] + coef[1] * self._x_m + coef[2] * self._x_m ** 2
+        ys = coef[0] + coef[1] * self._x_m + coef[2] * self._x2_m
         cols = np.rint(grid.col_of_y(ys)).astype(np.int64)[:, None] + self._offsets[None, :]  # (h, band)
         w = luma.shape[1]
         inside = (cols >= 0) & (cols < w)
         cols_c = np.clip(cols, 0, w - 1)
-        rows = np.broadcast_to(self._rows[:, None], cols.shape)
+        rows = self._row_grid
         ok = inside & self.projector.valid[rows, cols_c]
         values = np.where(ok, luma[rows, cols_c], -np.inf).max(axis=1).astype(np.float32)
         values[~ok.all(axis=1)] = np.nan  # a row whose band leaves the view is not compared
