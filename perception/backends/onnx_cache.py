@@ -165,8 +165,9 @@ def find_cached_onnx(weights_sha256: str, input_size_wh: tuple[int, int] | None 
 def find_shipped_onnx(weights_sha256: str, graph_sha256: str, input_size_wh: tuple[int, int] | None = None, *,
                       opset: int = DEFAULT_OPSET, fp16: bool = False) -> FoundGraph | None:
     """The graph shipped with the package for the published weights with this SHA-256
-    (``perception.cache.SHIPPED_CACHE_DIR``, read when called; the user cache's layout), when its bytes have the published ``graph_sha256`` and it fits the input size;
-    None otherwise (the caller then exports one into the user cache). Never raises for a broken entry."""
+    (``perception.cache.SHIPPED_CACHE_DIR``, read when called; the user cache's layout), when its bytes have the
+    published ``graph_sha256`` and it fits the input size; None otherwise (the caller then exports one into the
+    user cache). Never raises for a broken entry."""
     if not graph_sha256 or fp16:
         return None
     found = find_cached_onnx(weights_sha256, input_size_wh, opset=opset, folder=cache_module.SHIPPED_CACHE_DIR)

@@ -6,8 +6,8 @@ policy's numpy copy, into ``perception/weights/cache/`` (the user cache's layout
 With them a first ``perception.run`` of the defaults needs neither torch nor an export (start-up under 1 s
 instead of the 3-4 s measured when it must export). Each SHA-256 printed goes into the record in code
 (``WeightsRecord.onnx_graph_sha256``, ``PolicyRecord.numpy_sha256``); an entry whose bytes differ from it is never
-used. Run it again after changing
-the default weights, the default policy, the export or the opset; ``tests/test_shipped_cache.py`` fails until then.
+used. Run it again after changing the default weights, the default policy, the export or the opset;
+``tests/test_shipped_cache.py`` fails until then.
 """
 
 from __future__ import annotations
